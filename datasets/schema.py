@@ -1,0 +1,100 @@
+"""The L1 event schema: one awkward record per bunch crossing.
+
+The same layout is used in memory, in our parquet files and (flattened NanoAOD-style,
+``L1Mu_pt`` with counter ``nL1Mu``) in ROOT TTrees, so a reader of CMS L1 ntuples and a
+reader of our own files give identical arrays.
+
+Units: pT and energies in GeV, angles in radians, cross sections in mb.
+Hardware words are integers: pT in 0.5 GeV steps (``hwPt``), calorimeter η/φ in tower units,
+muon η in 0.010875 and φ in 2π/576 units (CMS uGMT convention).
+"""
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from .errors import L1TInputError
+
+#: Event-level fields and their dtypes.
+EVENT_FIELDS: dict[str, str] = {
+    "event": "int64",        # index of the event in its sample
+    "seed": "int64",         # Pythia seed of the chunk the event came from
+    "process": "int32",      # Pythia process code of the hard interaction
+    "sigma_mb": "float64",   # generated cross section of the sample, mb
+    "weight": "float64",     # generator event weight (1 for unweighted samples)
+    "pthat": "float64",      # pT-hat of the hard interaction, GeV
+    "mu": "float32",         # mean pileup of the crossing
+    "n_interactions": "int32",  # inelastic pp interactions in the crossing
+}
+
+#: L1 object collections, their fields and dtypes (NanoAOD names where NanoAOD has them).
+COLLECTIONS: dict[str, dict[str, str]] = {
+    "L1Mu": {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
+             "hwQual": "int32", "hwPt": "int32", "hwEta": "int32", "hwPhi": "int32", "bx": "int32"},
+    "L1EG": {"pt": "float32", "eta": "float32", "phi": "float32", "hwIso": "int32",
+             "iso": "float32", "isEle": "bool", "hwPt": "int32", "hwEta": "int32",
+             "hwPhi": "int32", "bx": "int32"},
+    "L1Tau": {"pt": "float32", "eta": "float32", "phi": "float32", "hwIso": "int32",
+              "iso": "float32", "hwPt": "int32", "hwEta": "int32", "hwPhi": "int32", "bx": "int32"},
+    "L1Jet": {"pt": "float32", "eta": "float32", "phi": "float32", "hwPt": "int32",
+              "hwEta": "int32", "hwPhi": "int32", "bx": "int32"},
+    "L1EtSum": {"pt": "float32", "phi": "float32", "etSumType": "int32", "hwPt": "int32",
+                "hwPhi": "int32", "bx": "int32"},
+}
+
+#: Generator-level collections kept for efficiencies and responses (hard interaction only).
+GEN_COLLECTIONS: dict[str, dict[str, str]] = {
+    "GenPart": {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32",
+                "pdgId": "int32", "charge": "int32"},
+    "GenJet": {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32"},
+}
+
+#: ``etSumType`` codes (CMS NanoAOD convention).
+ET_TOTAL, HT, MET, MHT, MET_HF = 0, 1, 2, 3, 8
+
+#: Collections a file must have to be used as L1 trigger input.
+REQUIRED = ("L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum")
+
+
+def validate(events: ak.Array, source: object, require_gen: bool = False) -> ak.Array:
+    """Check that ``events`` follows the schema; raise :class:`L1TInputError` otherwise.
+
+    Checks presence of collections and fields, numeric types, and that no float field holds
+    NaN or ±inf. Returns ``events`` unchanged so it can be used inline.
+    """
+    fields = set(ak.fields(events))
+    wanted = list(REQUIRED) + (list(GEN_COLLECTIONS) if require_gen else [])
+    for coll in wanted:
+        if coll not in fields:
+            raise L1TInputError(source, f"missing collection; the file has {sorted(fields)}", coll)
+        spec = COLLECTIONS.get(coll) or GEN_COLLECTIONS[coll]
+        have = set(ak.fields(events[coll]))
+        for name, dtype in spec.items():
+            if name == "bx" and name not in have:
+                continue
+            if name not in have:
+                raise L1TInputError(source, f"missing field; {coll} has {sorted(have)}",
+                                    f"{coll}.{name}")
+            _check_values(ak.flatten(events[coll][name], axis=None), source, f"{coll}.{name}")
+    for name in EVENT_FIELDS:
+        if name in fields:
+            _check_values(events[name], source, name)
+    return events
+
+
+def _check_values(values: ak.Array, source: object, field: str) -> None:
+    arr = np.asarray(ak.to_numpy(ak.flatten(values, axis=None)))
+    if arr.dtype.kind not in "biuf":
+        raise L1TInputError(source, f"expected numbers, found {arr.dtype}", field)
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise L1TInputError(source, f"{bad} NaN/inf value(s)", field)
+
+
+def empty_events() -> ak.Array:
+    """A zero-length event array with the full schema (for empty chunks and tests)."""
+    out = {name: np.zeros(0, dtype) for name, dtype in EVENT_FIELDS.items()}
+    for coll, spec in {**COLLECTIONS, **GEN_COLLECTIONS}.items():
+        out[coll] = ak.unflatten(
+            ak.zip({n: np.zeros(0, d) for n, d in spec.items()}), np.zeros(0, np.int64))
+    return ak.zip(out, depth_limit=1)
