@@ -1,0 +1,67 @@
+"""A simple, documented L1 detector: pp interactions → L1 trigger objects.
+
+Pipeline per chunk of bunch crossings (one module per subsystem; parameters in :mod:`.config`):
+
+    particles ──digitize──► deposits, tracks, muon candidates  (per interaction, deterministic)
+    crossing = hard interaction + pileup interactions (gathered, see datasets.pileup)
+    deposits ──calo──► tower ET words (N, 93, 72) ──egamma / tau / jets / sums──► L1EG, L1Tau, L1Jet, L1EtSum
+    muon candidates ──muons──► L1Mu
+
+Public: :func:`digitize`, :func:`simulate`, :func:`towers`, :class:`DetectorConfig`.
+"""
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from . import calo, egamma, jets, muons, sums, tau
+from .config import DEFAULT, DetectorConfig
+from .digitize import Digitized, digitize
+from .geometry import N_ETA, N_PHI, N_TOWERS, tower_index
+from .objects import to_collection
+
+__all__ = ["DetectorConfig", "DEFAULT", "Digitized", "digitize", "simulate", "towers"]
+
+
+def towers(digi: Digitized, members: np.ndarray, counts: np.ndarray, rng: np.random.Generator,
+           cfg: DetectorConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+    """Tower ET words ``(em, had)``, each ``(n_cross, 93, 72)`` int32 in ``cfg.tower_lsb`` units,
+    of crossings made of interactions ``members`` (indices into ``digi``), ``counts`` per crossing.
+    """
+    dep, cross = digi.deposits.gather(members, counts)
+    return calo.tower_words(cross, dep["tower"], dep["em"], dep["had"], len(counts), rng, cfg)
+
+
+def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
+             rng: np.random.Generator, cfg: DetectorConfig = DEFAULT) -> dict[str, ak.Array]:
+    """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}``, each a
+    ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`datasets.schema`).
+    """
+    n = len(counts)
+    em_hw, had_hw = towers(digi, members, counts, rng, cfg)
+    total = em_hw + had_hw
+    rho = calo.pileup_density(total, cfg.tower_lsb)
+    track_max = _track_grid(digi, members, counts, rng, cfg)
+
+    out = {}
+    c, cols = egamma.find(em_hw, had_hw, rho, track_max, cfg)
+    out["L1EG"] = to_collection("L1EG", c, cols, n)
+    c, cols = tau.find(total, rho, cfg)
+    out["L1Tau"] = to_collection("L1Tau", c, cols, n)
+    jc, jcols = jets.find(total, cfg)
+    out["L1Jet"] = to_collection("L1Jet", jc, jcols, n)
+    c, cols = sums.compute(total, jc, jcols, n, cfg)
+    out["L1EtSum"] = to_collection("L1EtSum", c, cols, n)
+    cands, mc = digi.mucands.gather(members, counts)
+    c, cols = muons.simulate(cands, mc, rng, cfg)
+    out["L1Mu"] = to_collection("L1Mu", c, cols, n)
+    return out
+
+
+def _track_grid(digi, members, counts, rng, cfg) -> np.ndarray:
+    """Highest L1-track pT (GeV) pointing at each tower, ``(n_cross, 93, 72)``."""
+    trk, cross = digi.tracks.gather(members, counts)
+    pt = trk["pt"] * (1.0 + cfg.track_pt_resolution * rng.standard_normal(len(cross)))
+    grid = np.zeros(len(counts) * N_TOWERS, np.float32)
+    np.maximum.at(grid, cross * N_TOWERS + tower_index(trk["eta"], trk["phi_calo"]), pt)
+    return grid.reshape(len(counts), N_ETA, N_PHI)

@@ -1,0 +1,75 @@
+"""The named Pythia8 samples (pp at 14 TeV, Tune:pp 14 unless a sample says otherwise).
+
+Each sample is data: a list of Pythia settings, a one-line description and whether its events
+carry weights. Add a sample by adding an entry to :data:`SAMPLES`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import L1TInputError
+
+#: Settings every sample gets (beams, tune, quiet output).
+COMMON_SETTINGS: tuple[str, ...] = (
+    "Beams:eCM = 14000",
+    "Tune:pp = 14",
+    "Print:quiet = on",
+    "Next:numberCount = 0",
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A generator configuration. ``weighted`` samples carry Pythia event weights (``weight``)."""
+
+    name: str
+    description: str
+    settings: tuple[str, ...]
+    weighted: bool = False
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _bsm(*lines: str) -> tuple[str, ...]:
+    return ("Higgs:useBSM = on",) + lines
+
+
+SAMPLES: dict[str, Sample] = {s.name: s for s in [
+    Sample("minbias", "inelastic pp (SoftQCD:inelastic), the pileup and zero-bias sample",
+           ("SoftQCD:inelastic = on",), tags=("background",)),
+    Sample("w_lnu", "W -> l nu (e, mu, tau)",
+           ("WeakSingleBoson:ffbar2W = on", "24:onMode = off", "24:onIfAny = 11 13 15"),
+           tags=("background",)),
+    Sample("z_ll", "Z -> l l (e, mu, tau), 60 < m(ll) < 120 GeV",
+           ("WeakSingleBoson:ffbar2gmZ = on", "WeakZ0:gmZmode = 2", "PhaseSpace:mHatMin = 60",
+            "PhaseSpace:mHatMax = 120", "23:onMode = off", "23:onIfAny = 11 13 15"),
+           tags=("background",)),
+    Sample("ttbar", "top pair production, all decays",
+           ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on"), tags=("background",)),
+    Sample("qcd", "hard-QCD 2->2 with pT-hat > 15 GeV, biased as pT-hat^4 and weighted back "
+                  "(rate tails); event weight x sigma_mb / sum(weight) is the cross section",
+           ("HardQCD:all = on", "PhaseSpace:pTHatMin = 15", "PhaseSpace:bias2Selection = on",
+            "PhaseSpace:bias2SelectionPow = 4", "PhaseSpace:bias2SelectionRef = 15"),
+           weighted=True, tags=("background",)),
+    Sample("a50_4l", "A(50 GeV) -> Z Z* -> 4 l (e, mu) via gg fusion (ADC2021 signal)",
+           _bsm("HiggsBSM:gg2A3 = on", "36:m0 = 50", "HiggsA3:coup2Z = 1.0", "36:onMode = off",
+                "36:onIfMatch = 23 23", "23:mMin = 2", "23:onMode = off", "23:onIfAny = 11 13"),
+           tags=("signal",)),
+    Sample("lq80_btau", "leptoquark pairs, LQ(80 GeV, charge 2/3) -> b tau (ADC2021 signal)",
+           ("LeptoQuark:gg2LQLQbar = on", "LeptoQuark:qqbar2LQLQbar = on", "42:m0 = 80",
+            "42:chargeType = 2", "42:oneChannel = 1 1.0 0 5 -15"), tags=("signal",)),
+    Sample("h60_tautau", "neutral scalar h0(60 GeV) -> tau tau via gg fusion (ADC2021 signal)",
+           _bsm("HiggsBSM:gg2H2 = on", "35:m0 = 60", "35:onMode = off", "35:onIfAny = 15"),
+           tags=("signal",)),
+    Sample("hpm60_taunu", "charged scalar h+-(60 GeV) -> tau nu, b g -> H+- t (ADC2021 signal)",
+           _bsm("HiggsBSM:bg2H+-t = on", "37:m0 = 60", "37:onMode = off", "37:onIfAny = 15"),
+           tags=("signal",)),
+]}
+
+
+def get_sample(name: str) -> Sample:
+    """Look a sample up by name; an unknown name lists the known ones."""
+    try:
+        return SAMPLES[name]
+    except KeyError:
+        raise L1TInputError("sample", f"unknown sample {name!r}; known: {', '.join(SAMPLES)}",
+                            "name") from None
