@@ -1,0 +1,37 @@
+"""Command-line style inputs: files, or production directories (their manifest's chunks)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+
+from .errors import L1TInputError
+from .formats import iter_events, read_events
+from .production import MANIFEST, chunk_files
+
+
+def expand_inputs(paths: list[str | Path]) -> list[Path]:
+    """Files as given; a directory stands for the chunk files listed in its manifest."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            if not (p / MANIFEST).exists():
+                raise L1TInputError(p, f"directory has no {MANIFEST}: not an l1t production")
+            out.extend(chunk_files(p))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise L1TInputError(p, "no such file or directory")
+    if not out:
+        raise L1TInputError(", ".join(map(str, paths)) or "inputs", "no input files")
+    return out
+
+
+def read_inputs(paths: list[str | Path], fmt: str = "auto", mapping=None) -> ak.Array:
+    """All events of ``paths`` in one array (small inputs; use :func:`iter_inputs` for big ones)."""
+    return ak.concatenate([read_events(p, fmt=fmt, mapping=mapping) for p in expand_inputs(paths)])
+
+
+def iter_inputs(paths: list[str | Path], step_size: int = 100_000, fmt: str = "auto", mapping=None):
+    """Events of ``paths`` in chunks of at most ``step_size`` (bounded memory)."""
+    yield from iter_events(expand_inputs(paths), step_size=step_size, fmt=fmt, mapping=mapping)

@@ -1,0 +1,79 @@
+"""Pileup: each bunch crossing gets Poisson(μ) extra min-bias interactions from a pool.
+
+The pool is a finite set of min-bias events generated once per production (``pool_size``, seeded)
+and drawn with replacement, so at μ = 200 every pool event appears in many crossings: on average
+μ·N_crossings / pool_size times. This reuse is recorded in the manifest and in each chunk's
+metadata. A crossing is (hard interaction, pileup …); for the ``minbias`` sample at μ > 0 the
+crossing is a zero-bias one: Poisson(μ) interactions in all, the first of them the sample's own
+event (none when the draw is 0), so its mean number of interactions is μ.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from .detector import DEFAULT, DetectorConfig, Digitized, digitize
+from .pythia import chunk_seed, generate
+from .samples import get_sample
+
+#: Index used for the pool's Pythia seed, apart from chunk indices.
+POOL_STREAM = 10**9
+
+
+def pool_path(cache_dir: Path, size: int, seed: int) -> Path:
+    return Path(cache_dir) / f"minbias-pool-n{size}-s{seed}.parquet"
+
+
+def build_pool(cache_dir: Path, size: int, seed: int, mpi_init: Path) -> Path:
+    """Generate the min-bias pool's particles once and cache them as parquet (atomically)."""
+    path = pool_path(cache_dir, size, seed)
+    if path.exists():
+        return path
+    events = generate(get_sample("minbias"), size, chunk_seed(seed, POOL_STREAM), mpi_init)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ak.to_parquet(events.particles, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+_POOLS: dict[tuple[str, int], Digitized] = {}
+
+
+def load_pool(path: Path, cfg: DetectorConfig = DEFAULT) -> Digitized:
+    """The digitised pool (cached per process: every chunk of a worker reuses it)."""
+    key = (str(path), hash(cfg))
+    if key not in _POOLS:
+        _POOLS[key] = digitize(ak.from_parquet(path), cfg)
+    return _POOLS[key]
+
+
+def compose(n_hard: int, mu: float, pool_size: int, rng: np.random.Generator,
+            zero_bias: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Interaction indices of each crossing: hard event ``i`` is index ``i``, pool event ``j`` is
+    ``n_hard + j``. Returns ``(members, counts)``: crossing ``c`` has ``counts[c]`` interactions,
+    the hard one (if any) first.
+
+    ``zero_bias``: crossings have Poisson(μ) interactions in all, the first being the hard event.
+    Otherwise they have the hard event plus Poisson(μ) pileup interactions.
+    """
+    n_draw = rng.poisson(mu, n_hard) if mu > 0 else np.zeros(n_hard, np.int64)
+    if zero_bias and mu > 0:
+        has_hard = n_draw > 0
+        n_pu = np.maximum(n_draw - 1, 0)
+    else:
+        has_hard = np.ones(n_hard, bool)
+        n_pu = n_draw
+    counts = has_hard.astype(np.int64) + n_pu
+    pool_idx = rng.integers(0, pool_size, int(n_pu.sum())) + n_hard if pool_size else np.zeros(0, np.int64)
+    members = np.empty(int(counts.sum()), np.int64)
+    starts = np.cumsum(counts) - counts
+    hard_pos = starts[has_hard]
+    members[hard_pos] = np.flatnonzero(has_hard)
+    is_pu = np.ones(len(members), bool)
+    is_pu[hard_pos] = False
+    members[is_pu] = pool_idx
+    return members, counts

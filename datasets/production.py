@@ -1,0 +1,253 @@
+"""Sample production: chunks of PU-mixed crossings with L1 objects, a manifest, resume, parallelism.
+
+``produce()`` writes ``DIR/chunk-00000.parquet`` … and ``DIR/manifest.json``. Every chunk is written
+to a temporary file and renamed when complete, so a file that exists is a complete chunk: a rerun
+skips it (resume) and a killed run never leaves a half chunk that counts. Chunks run in a process
+pool (all cores by default) or, given a scheduler address, on a dask.distributed cluster; the result
+is the same bytes either way because every chunk depends only on (sample, seed, chunk index, μ).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from . import detector
+from .detector import DEFAULT, DetectorConfig, Digitized
+from .errors import L1TInputError
+from .formats import atomic_write, write_events
+from .genjets import gen_jets
+from .pileup import build_pool, compose, load_pool
+from .pythia import chunk_seed, generate, prepare_mpi_init
+from .samples import SAMPLES, get_sample
+from .schema import EVENT_FIELDS, GEN_COLLECTIONS
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+#: Generator particles kept per event (GenPart): stable, pT above this (GeV).
+GENPART_MIN_PT = 1.0
+MAX_PILEUP = 300.0
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Everything one chunk needs; picklable, so it travels to worker processes and dask."""
+
+    sample: str
+    index: int
+    first_event: int
+    n_events: int
+    seed: int
+    mu: float
+    path: str
+    mpi_init: str
+    pool: str | None
+    pool_size: int
+    fmt: str
+    cfg: DetectorConfig = DEFAULT
+
+
+def simulate_chunk(spec: ChunkSpec) -> ak.Array:
+    """Generate, mix and simulate one chunk; returns the events in the L1 schema."""
+    sample = get_sample(spec.sample)
+    pythia_seed = chunk_seed(spec.seed, spec.index)
+    hard = generate(sample, spec.n_events, pythia_seed, Path(spec.mpi_init))
+    digi = detector.digitize(hard.particles, spec.cfg)
+    pool_size = 0
+    if spec.pool is not None:
+        pool = load_pool(Path(spec.pool), spec.cfg)
+        digi = Digitized.concatenate([digi, pool])
+        pool_size = len(pool)
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, spec.index, 1]))
+    members, counts = compose(spec.n_events, spec.mu, pool_size, rng,
+                              zero_bias=spec.sample == "minbias")
+    l1 = detector.simulate(digi, members, counts, rng, spec.cfg)
+    gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
+    n = spec.n_events
+    fields = {
+        "event": np.arange(spec.first_event, spec.first_event + n, dtype=np.int64),
+        "seed": np.full(n, pythia_seed, np.int64),
+        "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": hard.weight,
+        "pthat": hard.pthat, "mu": np.full(n, spec.mu, np.float32),
+        "n_interactions": counts.astype(np.int32),
+        **l1,
+        "GenPart": gen,
+        "GenJet": gen_jets(hard.particles),
+    }
+    out = {k: (ak.values_astype(v, EVENT_FIELDS[k]) if k in EVENT_FIELDS else v)
+           for k, v in fields.items()}
+    for coll, spec_fields in GEN_COLLECTIONS.items():
+        out[coll] = ak.zip({f: ak.values_astype(out[coll][f], d) for f, d in spec_fields.items()})
+    return ak.zip(out, depth_limit=1)
+
+
+def run_chunk(spec: ChunkSpec) -> dict:
+    """Simulate a chunk and write it atomically; returns its manifest entry."""
+    events = simulate_chunk(spec)
+    meta = {"sample": spec.sample, "chunk": spec.index, "seed": spec.seed, "mu": spec.mu,
+            "pool_size": spec.pool_size, "first_event": spec.first_event}
+    write_events(events, spec.path, spec.fmt, metadata=meta)
+    return chunk_entry(Path(spec.path), spec.index, len(events),
+                       float(ak.to_numpy(events.sigma_mb)[0]) if len(events) else 0.0)
+
+
+def chunk_entry(path: Path, index: int, n: int, sigma_mb: float) -> dict:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"index": index, "file": path.name, "events": n, "sigma_mb": sigma_mb,
+            "sha256": digest}
+
+
+def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0, seed: int = 1,
+            chunk_size: int = 500, pool_size: int = 2000, fmt: str = "parquet",
+            workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+            cfg: DetectorConfig = DEFAULT) -> dict:
+    """Produce ``n_events`` crossings of ``sample`` at mean pileup ``pileup`` into ``out_dir``.
+
+    Returns the manifest (also written to ``out_dir/manifest.json``). A rerun with the same
+    arguments resumes: complete chunks are kept; different arguments are refused.
+    """
+    get_sample(sample)
+    _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"sample": sample, "events": n_events, "pileup": pileup, "seed": seed,
+              "chunk_size": chunk_size, "pool_size": pool_size if pileup > 0 else 0,
+              "format": fmt, "detector": cfg.to_dict()}
+    previous = _read_manifest(out)
+    if previous and previous["parameters"] != params:
+        diff = sorted(k for k in params if previous["parameters"].get(k) != params[k])
+        raise L1TInputError(out / MANIFEST, "directory holds a production with other "
+                            f"parameters ({', '.join(diff)}); use a new --out", diff[0])
+    cache = out / ".cache"
+    mpi = prepare_mpi_init(get_sample(sample), cache / f"mpi-{sample}.dat", seed=1)
+    pool = None
+    if pileup > 0:
+        pool_mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat", seed=1)
+        pool = str(build_pool(cache, pool_size, seed, pool_mpi))
+    suffix = ".parquet" if fmt == "parquet" else ".root"
+    specs = []
+    for i in range(math.ceil(n_events / chunk_size)):
+        first = i * chunk_size
+        specs.append(ChunkSpec(sample, i, first, min(chunk_size, n_events - first), seed,
+                               float(pileup), str(out / f"chunk-{i:05d}{suffix}"), str(mpi), pool,
+                               params["pool_size"], fmt, cfg))
+    done = {e["index"]: e for e in (previous or {}).get("chunks", [])}
+    todo = []
+    for s in specs:
+        path = Path(s.path)
+        if path.exists():
+            if s.index not in done:  # finished after the last manifest update
+                done[s.index] = chunk_entry(path, s.index, s.n_events, _sigma_of(path))
+        else:
+            done.pop(s.index, None)
+            todo.append(s)
+    manifest = _manifest(params, done, pileup, n_events, pool_size)
+    _write_manifest(out, manifest)
+    for entry in _run(todo, workers, scheduler, progress, sample):
+        done[entry["index"]] = entry
+        manifest = _manifest(params, done, pileup, n_events, pool_size)
+        _write_manifest(out, manifest)
+    return manifest
+
+
+def _run(specs: list[ChunkSpec], workers, scheduler, progress, label):
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(s.n_events for s in specs), unit="ev", desc=label,
+               disable=not progress or not specs)
+    try:
+        if scheduler:
+            from dask.distributed import Client, as_completed as dask_completed
+
+            with Client(scheduler) as client:
+                futures = [client.submit(run_chunk, s, pure=False) for s in specs]
+                for fut in dask_completed(futures):
+                    entry = fut.result()
+                    bar.update(entry["events"])
+                    yield entry
+        elif (workers or os.cpu_count() or 1) == 1 or len(specs) <= 1:
+            for s in specs:
+                entry = run_chunk(s)
+                bar.update(entry["events"])
+                yield entry
+        else:
+            n = min(workers or os.cpu_count() or 1, len(specs))
+            with ProcessPoolExecutor(n) as pool:
+                for fut in as_completed([pool.submit(run_chunk, s) for s in specs]):
+                    entry = fut.result()
+                    bar.update(entry["events"])
+                    yield entry
+    finally:
+        bar.close()
+
+
+def _manifest(params, done, pileup, n_events, pool_size) -> dict:
+    chunks = [done[k] for k in sorted(done)]
+    n_done = sum(c["events"] for c in chunks)
+    sigma = (sum(c["sigma_mb"] * c["events"] for c in chunks) / n_done) if n_done else None
+    m = {"l1t_format": FORMAT_VERSION, "parameters": params, "complete": n_done == n_events,
+         "events_done": n_done, "sigma_mb": sigma, "chunks": chunks,
+         "description": SAMPLES[params["sample"]].description}
+    if pileup > 0:
+        m["pileup_pool"] = {
+            "size": pool_size, "reused": True,
+            "mean_uses_per_pool_event": pileup * n_events / pool_size,
+            "note": "pileup interactions are drawn with replacement from a finite min-bias pool"}
+    return m
+
+
+def _sigma_of(path: Path) -> float:
+    from .formats import read_events
+
+    ev = read_events(path)
+    return float(ak.to_numpy(ev.sigma_mb)[0]) if len(ev) else 0.0
+
+
+def _read_manifest(out: Path) -> dict | None:
+    path = out / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise L1TInputError(path, f"corrupt manifest ({err})") from None
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    atomic_write(out / MANIFEST,
+                 lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True)))
+
+
+def _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt) -> None:
+    if not isinstance(n_events, (int, np.integer)) or n_events <= 0:
+        raise L1TInputError("arguments", f"need a positive number of events, got {n_events}", "events")
+    if not math.isfinite(pileup) or not 0 <= pileup <= MAX_PILEUP:
+        raise L1TInputError("arguments", f"pileup must be within 0..{MAX_PILEUP:g}, got {pileup}",
+                            "pileup")
+    if seed < 0:
+        raise L1TInputError("arguments", f"seed must be >= 0, got {seed}", "seed")
+    if chunk_size <= 0 or pool_size <= 0:
+        raise L1TInputError("arguments", "chunk size and pool size must be positive", "chunk_size")
+    if fmt not in ("parquet", "root"):
+        raise L1TInputError("arguments", f"format must be parquet or root, got {fmt!r}", "format")
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    """The manifest of a production directory (error if there is none)."""
+    m = _read_manifest(Path(out_dir))
+    if m is None:
+        raise L1TInputError(Path(out_dir) / MANIFEST, "no manifest: not an l1t production")
+    return m
+
+
+def chunk_files(out_dir: str | Path) -> list[Path]:
+    """The chunk files of a production, in order."""
+    m = read_manifest(out_dir)
+    return [Path(out_dir) / c["file"] for c in m["chunks"]]

@@ -1,0 +1,137 @@
+"""``l1t`` subcommands. Each one parses arguments, calls one public function and prints.
+
+Bad input (``L1TInputError``) gives one line on stderr and exit status 2, with no partial output.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from datasets.errors import L1TInputError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def cmd_samples(args) -> int:
+    from datasets.samples import SAMPLES
+
+    for s in SAMPLES.values():
+        print(f"{s.name:13s} {'weighted ' if s.weighted else ''}{s.description}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from datasets.production import produce
+
+    m = produce(args.sample, args.events, args.out, pileup=args.pileup, seed=args.seed,
+                chunk_size=args.chunk_size, pool_size=args.pool_size, fmt=args.format,
+                workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    print(f"{args.sample}: {m['events_done']} crossings at pileup {args.pileup:g} in "
+          f"{len(m['chunks'])} chunk(s) -> {Path(args.out) / 'manifest.json'}")
+    print(f"cross section {m['sigma_mb']:.4g} mb (Pythia estimate)")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from datasets.inputs import read_inputs
+    from datasets.summary import object_summary
+
+    events = read_inputs(args.inputs, fmt=args.format, mapping=args.mapping)
+    print(f"{len(events)} crossings")
+    print(format_summary(object_summary(events)))
+    return 0
+
+
+def format_summary(rows: list[dict]) -> str:
+    def f(v, fmt):
+        width = int(fmt.split(".")[0])
+        return "-".rjust(width) if v is None else format(v, fmt)
+
+    lines = [f"{'collection':16s} {'<N>':>7s} {'N>=1':>6s} {'lead pT median':>15s} {'q95':>8s}  [GeV]"]
+    for r in rows:
+        lines.append(f"{r['collection']:16s} {f(r['mean_multiplicity'], '7.2f')} "
+                     f"{r['frac_nonempty']:6.1%} {f(r['lead_pt_median'], '15.1f')} "
+                     f"{f(r['lead_pt_q95'], '8.1f')}")
+    return "\n".join(lines)
+
+
+def cmd_jet_response(args) -> int:
+    from validation.jet_response import jet_response
+
+    result = jet_response(args.inputs, args.out, min_gen_pt=args.min_gen_pt)
+    print(result["table_text"])
+    print(f"plot: {result['plot']}\ntable: {result['table']}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from validation.demo import run_demo
+
+    run_demo(args.out, events=args.events, pileup=args.pileup, seed=args.seed,
+             progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="l1t", description="Simulate a 40 MHz L1 trigger and take "
+                                "its ML models to firmware.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("samples", help="list the Pythia8 samples")
+    s.set_defaults(func=cmd_samples)
+
+    s = sub.add_parser("generate", help="generate a PU-mixed sample with L1 objects")
+    s.add_argument("sample", help="sample name (see `l1t samples`)")
+    s.add_argument("--events", type=_positive_int, required=True, help="number of crossings")
+    s.add_argument("--pileup", type=float, default=0.0, help="mean pileup mu (0..300)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", required=True, help="output directory (chunks + manifest.json)")
+    s.add_argument("--chunk-size", type=_positive_int, default=500)
+    s.add_argument("--pool-size", type=_positive_int, default=2000,
+                   help="min-bias events in the pileup pool (drawn with replacement)")
+    s.add_argument("--format", choices=["parquet", "root"], default="parquet")
+    s.add_argument("--workers", type=_positive_int, default=None,
+                   help="processes (default: all cores)")
+    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("summary", help="print an L1 object summary of files or productions")
+    s.add_argument("inputs", nargs="+", help="files or production directories")
+    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
+    s.add_argument("--mapping", default=None, help="YAML branch-name mapping (NanoAOD inputs)")
+    s.set_defaults(func=cmd_summary)
+
+    s = sub.add_parser("jet-response", help="L1 jet response vs anti-kt 0.4 generator jets")
+    s.add_argument("inputs", nargs="+", help="files or production directories")
+    s.add_argument("--out", required=True, help="output directory (PNG + CSV)")
+    s.add_argument("--min-gen-pt", type=float, default=30.0)
+    s.set_defaults(func=cmd_jet_response)
+
+    s = sub.add_parser("demo", help="the main job on a small embedded default")
+    s.add_argument("--out", default="demo-out")
+    s.add_argument("--events", type=_positive_int, default=1000)
+    s.add_argument("--pileup", type=float, default=200.0)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except L1TInputError as err:
+        print(f"l1t: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Shared test helpers: small deterministic event arrays in the L1 schema."""
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from datasets import hwunits
+from datasets.schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS
+
+
+def _collection(rng: np.random.Generator, coll: str, spec: dict[str, str], n: int,
+                max_objects: int) -> ak.Array:
+    counts = rng.integers(0, max_objects + 1, n)
+    counts[::5] = 0  # some events without any object of this kind
+    size = int(counts.sum())
+    pt = rng.uniform(1.0, 120.0, size).astype(np.float32)
+    eta_max = 2.4 if coll == "L1Mu" else 4.5
+    eta = rng.uniform(-eta_max, eta_max, size).astype(np.float32)
+    phi = rng.uniform(-np.pi, np.pi, size).astype(np.float32)
+    mu = coll == "L1Mu"
+    values = {
+        "pt": pt, "eta": eta, "phi": phi, "mass": rng.uniform(0, 10, size),
+        "charge": rng.choice([-1, 1], size), "hwQual": rng.integers(0, 16, size),
+        "hwIso": rng.integers(0, 4, size), "iso": rng.uniform(0, 1, size),
+        "isEle": rng.random(size) < 0.5, "pdgId": rng.choice([11, -11, 13, -13, 1, 21], size),
+        "etSumType": rng.choice([0, 1, 2, 3, 8], size), "bx": rng.choice([0, 0, 0, -1, 1], size),
+        "hwPt": hwunits.hw_pt(pt),
+        "hwEta": (hwunits.hw_eta_mu if mu else hwunits.hw_eta_calo)(eta),
+        "hwPhi": (hwunits.hw_phi_mu if mu else hwunits.hw_phi_calo)(phi),
+    }
+    return ak.unflatten(ak.zip({f: values[f].astype(d) for f, d in spec.items()}), counts)
+
+
+def make_events(n: int, seed: int = 0, gen: bool = True) -> ak.Array:
+    """``n`` events in the full schema with random, reproducible content."""
+    rng = np.random.default_rng(seed)
+    out = {
+        "event": np.arange(n) + 1000 * seed, "seed": np.full(n, seed),
+        "process": rng.choice([101, 102, 201], n), "sigma_mb": np.full(n, 78.9),
+        "weight": rng.uniform(0.5, 2.0, n), "pthat": rng.uniform(0, 50, n),
+        "mu": np.full(n, 200.0), "n_interactions": rng.poisson(200, n),
+    }
+    out = {k: np.asarray(v).astype(EVENT_FIELDS[k]) for k, v in out.items()}
+    specs = {**COLLECTIONS, **(GEN_COLLECTIONS if gen else {})}
+    for coll, spec in specs.items():
+        out[coll] = _collection(rng, coll, spec, n, 8 if coll == "L1Jet" else 4)
+    return ak.zip(out, depth_limit=1)
+
+
+@pytest.fixture
+def events() -> ak.Array:
+    return make_events(40, seed=3)
