@@ -11,7 +11,6 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from . import hwunits
 from .errors import L1TInputError
 from .formats import METADATA_KEY, PathLike, assemble, atomic_write
 from .schema import MET
@@ -127,9 +126,10 @@ def from_adc_particles(particles: np.ndarray, source: object, first_entry: int =
 
 def write_adc_h5(events: ak.Array, path: PathLike, metadata: dict | None = None,
                  **cuts: float) -> Path:
-    """Write :func:`to_adc_particles` of ``events`` as dataset ``Particles`` (atomic, deterministic).
+    """Write :func:`to_adc_particles` of ``events`` as h5 dataset ``Particles`` (atomic).
 
-    ``metadata`` (JSON-serialisable) goes to the file attribute ``l1t``.
+    ``metadata`` (JSON-serialisable) goes to the file attribute ``l1t``. Equal inputs give
+    equal bytes (no time stamps).
     """
     import json
 

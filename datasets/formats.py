@@ -27,6 +27,7 @@ import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import awkward as ak
@@ -34,7 +35,7 @@ import numpy as np
 
 from . import hwunits
 from .errors import L1TInputError
-from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, REQUIRED, validate
+from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, validate
 
 PathLike = str | os.PathLike
 
@@ -240,7 +241,7 @@ def _write_parquet(events: ak.Array, tmp: Path, meta: str) -> None:
 def _write_root(events: ak.Array, tmp: Path, meta: str) -> None:
     import uproot
 
-    names = [f for f in ak.fields(events)]
+    names = list(ak.fields(events))
     data = {name: events[name] for name in names}
     types_ = {name: (np.dtype(EVENT_FIELDS[name]) if name in EVENT_FIELDS else data[name].type)
               for name in names}
@@ -361,15 +362,25 @@ class _Reader:
     """An open input file: ``num_entries`` and ``read(start, stop)`` → schema array."""
 
     num_entries: int
+    _file = None
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *args):
         self.path = path
+        try:
+            self._setup(*args)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, *args) -> None:
+        raise NotImplementedError
 
     def read(self, start: int, stop: int) -> ak.Array:
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        if self._file is not None:
+            self._file.close()
 
     def metadata(self) -> dict:
         return {}
@@ -394,10 +405,10 @@ def _parse_metadata(raw, path: Path) -> dict:
 
 
 class _ParquetReader(_Reader):
-    def __init__(self, path: Path):
+    def _setup(self) -> None:
         import pyarrow.parquet as pq
 
-        super().__init__(path)
+        path = self.path
         with _wrap(path, "parquet file"):
             self._file = pq.ParquetFile(path)
             md = self._file.metadata
@@ -423,19 +434,19 @@ class _ParquetReader(_Reader):
             raw = ak.from_arrow(table)
         return from_awkward(raw, self.path, first_entry=start)
 
-    def close(self) -> None:
-        self._file.close()
-
 
 class _RootReader(_Reader):
     """A TTree in NanoAOD style; ``own`` (our files): no bx selection, the default names."""
 
-    def __init__(self, path: Path, own: bool | None, mapping):
+    def _setup(self, own: bool | None, mapping) -> None:
         import uproot
 
-        super().__init__(path)
+        path = self.path
         with _wrap(path, "ROOT file"):
             self._file = uproot.open(path)
+            end, size = int(self._file.file.fEND), path.stat().st_size
+            if size < end:
+                raise L1TInputError(path, f"truncated ROOT file: {size} bytes, header says {end}")
             keys = set(self._file.keys(cycle=False))
             self.own = (ROOT_METADATA in keys) if own is None else own
             self._map = load_mapping(None if self.own else mapping)
@@ -443,13 +454,19 @@ class _RootReader(_Reader):
             if tree not in keys:
                 raise L1TInputError(path, f"no TTree {tree!r}; the file has {_listing(keys)}",
                                     tree)
+            kind = self._file.classname_of(tree)
+            if kind != "TTree":
+                raise L1TInputError(path, f"{tree!r} is a {kind}, not a TTree", tree)
             self._raw_meta = str(self._file[ROOT_METADATA]) if ROOT_METADATA in keys else None
             self._tree = self._file[tree]
             self.num_entries = int(self._tree.num_entries)
-            self._plan = self._make_plan(set(self._tree.keys(recursive=True)))
 
-    def _make_plan(self, branches: set[str]) -> dict:
+    @cached_property
+    def _plan(self) -> dict:
         """Which branch each field is read from (None: derived or default)."""
+        with _wrap(self.path, "ROOT file"):
+            branches = set(self._tree.keys(recursive=True))
+
         def pick(cands):
             return next((b for b in cands if b in branches), None)
 
@@ -503,15 +520,12 @@ class _RootReader(_Reader):
             colls[coll] = (counts, {f: _flat(x, self.path, fields[f]) for f, x in jag.items()})
         return assemble(n, ev, colls, self.path, first_entry=start)
 
-    def close(self) -> None:
-        self._file.close()
-
 
 class _AdcReader(_Reader):
-    def __init__(self, path: Path):
+    def _setup(self) -> None:
         import h5py
 
-        super().__init__(path)
+        path = self.path
         with _wrap(path, "h5 file"):
             self._file = h5py.File(path, "r")
             if "Particles" not in self._file:
@@ -535,9 +549,6 @@ class _AdcReader(_Reader):
             particles = self._data[start:stop]
         return from_adc_particles(particles, self.path, first_entry=start)
 
-    def close(self) -> None:
-        self._file.close()
-
 
 def _open(path: PathLike, fmt: str = "auto", mapping=None) -> _Reader:
     if fmt not in FORMATS:
@@ -551,16 +562,16 @@ def _open(path: PathLike, fmt: str = "auto", mapping=None) -> _Reader:
             head = fh.read(8)
         kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
     if fmt == "nanoaod":
-        return _RootReader(path, own=False, mapping=mapping)
+        return _RootReader(path, False, mapping)
     if fmt == "adc-h5":
         return _AdcReader(path)
     if fmt == "l1t":
-        return _RootReader(path, own=True, mapping=None) if kind == "root" else \
+        return _RootReader(path, True, None) if kind == "root" else \
             _ParquetReader(path)
     if kind is None:
         raise L1TInputError(path, "unknown file format; use .parquet, .root, .h5 or give fmt")
     if kind == "root":
-        return _RootReader(path, own=None, mapping=mapping)
+        return _RootReader(path, None, mapping)
     return _ParquetReader(path) if kind == "parquet" else _AdcReader(path)
 
 

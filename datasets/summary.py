@@ -34,3 +34,16 @@ def _row(name: str, counts, lead) -> dict:
         "lead_pt_median": float(np.median(have)) if len(have) else None,
         "lead_pt_q95": float(np.quantile(have, 0.95)) if len(have) else None,
     }
+
+
+def format_summary(rows: list[dict]) -> str:
+    def f(v, fmt):
+        width = int(fmt.split(".")[0])
+        return "-".rjust(width) if v is None else format(v, fmt)
+
+    lines = [f"{'collection':16s} {'<N>':>7s} {'N>=1':>6s} {'lead pT median':>15s} {'q95':>8s}  [GeV]"]
+    for r in rows:
+        lines.append(f"{r['collection']:16s} {f(r['mean_multiplicity'], '7.2f')} "
+                     f"{r['frac_nonempty']:6.1%} {f(r['lead_pt_median'], '15.1f')} "
+                     f"{f(r['lead_pt_q95'], '8.1f')}")
+    return "\n".join(lines)

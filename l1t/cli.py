@@ -40,25 +40,12 @@ def cmd_generate(args) -> int:
 
 def cmd_summary(args) -> int:
     from datasets.inputs import read_inputs
-    from datasets.summary import object_summary
+    from datasets.summary import format_summary, object_summary
 
     events = read_inputs(args.inputs, fmt=args.format, mapping=args.mapping)
     print(f"{len(events)} crossings")
     print(format_summary(object_summary(events)))
     return 0
-
-
-def format_summary(rows: list[dict]) -> str:
-    def f(v, fmt):
-        width = int(fmt.split(".")[0])
-        return "-".rjust(width) if v is None else format(v, fmt)
-
-    lines = [f"{'collection':16s} {'<N>':>7s} {'N>=1':>6s} {'lead pT median':>15s} {'q95':>8s}  [GeV]"]
-    for r in rows:
-        lines.append(f"{r['collection']:16s} {f(r['mean_multiplicity'], '7.2f')} "
-                     f"{r['frac_nonempty']:6.1%} {f(r['lead_pt_median'], '15.1f')} "
-                     f"{f(r['lead_pt_q95'], '8.1f')}")
-    return "\n".join(lines)
 
 
 def cmd_jet_response(args) -> int:

@@ -120,7 +120,8 @@ def test_format_from_magic_bytes(tmp_path, events):
 
 # --------------------------------------------------------------------------- NanoAOD input
 
-CMS_FIELDS = {"L1Mu": ["pt", "eta", "phi", "charge", "hwQual"], "L1EG": ["pt", "eta", "phi", "hwIso"],
+CMS_FIELDS = {"L1Mu": ["pt", "eta", "phi", "charge", "hwQual"],
+              "L1EG": ["pt", "eta", "phi", "hwIso"],
               "L1Tau": ["pt", "eta", "phi", "hwIso"], "L1Jet": ["pt", "eta", "phi"],
               "L1EtSum": ["pt", "phi", "etSumType"]}
 
@@ -162,8 +163,8 @@ def test_nanoaod_bx_selection_and_derived_fields(tmp_path, events):
     assert "GenJet" not in ak.fields(out)
     pdg = ak.flatten(out.GenPart.pdgId).to_numpy()
     charge = ak.flatten(out.GenPart.charge).to_numpy()
-    np.testing.assert_array_equal(charge, np.select([np.isin(pdg, [11, 13]), np.isin(pdg, [-11, -13])],
-                                                    [-1, 1], 0))
+    expected = np.select([np.isin(pdg, [11, 13]), np.isin(pdg, [-11, -13])], [-1, 1], 0)
+    np.testing.assert_array_equal(charge, expected)
 
 
 def test_nanoaod_without_bx_keeps_all(tmp_path, events):
@@ -213,22 +214,23 @@ def test_missing_branch_lists_branches(tmp_path, events):
 
 # --------------------------------------------------------------------------- bad input
 
-def _truncated(tmp_path: Path, src: Path) -> Path:
+def _truncated(tmp_path: Path, src: Path, keep: float) -> Path:
     out = tmp_path / f"cut_{src.name}"
     data = src.read_bytes()
-    out.write_bytes(data[: len(data) // 2])
+    out.write_bytes(data[: int(len(data) * keep)])
     return out
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.99])
 @pytest.mark.parametrize("suffix", [".parquet", ".root", ".h5"])
-def test_truncated_files(tmp_path, events, suffix):
+def test_truncated_files(tmp_path, suffix, keep):
     if suffix == ".h5":
         from datasets.adc import write_adc_h5
 
         src = write_adc_h5(make_events(3000, seed=1), tmp_path / "ev.h5")
     else:
         src = write_events(make_events(3000, seed=1), tmp_path / f"ev{suffix}")
-    bad = _truncated(tmp_path, src)
+    bad = _truncated(tmp_path, src, keep)
     with pytest.raises(L1TInputError, match=re.escape(bad.name)):
         read_events(bad)
 
