@@ -107,11 +107,13 @@ def chunk_entry(path: Path, index: int, n: int, sigma_mb: float) -> dict:
 def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0, seed: int = 1,
             chunk_size: int = 500, pool_size: int = 2000, fmt: str = "parquet",
             workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-            cfg: DetectorConfig = DEFAULT) -> dict:
+            cfg: DetectorConfig = DEFAULT, cache_dir: str | Path | None = None) -> dict:
     """Produce ``n_events`` crossings of ``sample`` at mean pileup ``pileup`` into ``out_dir``.
 
     Returns the manifest (also written to ``out_dir/manifest.json``). A rerun with the same
     arguments resumes: complete chunks are kept; different arguments are refused.
+    ``cache_dir`` (default ``out_dir/.cache``) holds the Pythia MPI initialisation and the min-bias
+    pool; both are deterministic, so productions may share one.
     """
     get_sample(sample)
     _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt)
@@ -125,7 +127,7 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
         diff = sorted(k for k in params if previous["parameters"].get(k) != params[k])
         raise L1TInputError(out / MANIFEST, "directory holds a production with other "
                             f"parameters ({', '.join(diff)}); use a new --out", diff[0])
-    cache = out / ".cache"
+    cache = Path(cache_dir) if cache_dir is not None else out / ".cache"
     mpi = prepare_mpi_init(get_sample(sample), cache / f"mpi-{sample}.dat", seed=1)
     pool = None
     if pileup > 0:

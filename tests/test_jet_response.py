@@ -37,7 +37,8 @@ EXP_DR = [0.1, 0.1, np.nan, 2 * np.pi - 6.2, np.nan]
 def _collection(objects: list[list[tuple]], spec: dict[str, str], mass: bool = False):
     counts = np.array([len(o) for o in objects], np.int64)
     flat = [x for o in objects for x in o]
-    cols = {f: np.array([x[i] for x in flat], np.float64) for i, f in enumerate(("pt", "eta", "phi"))}
+    cols = {f: np.array([x[i] for x in flat], np.float64)
+            for i, f in enumerate(("pt", "eta", "phi"))}
     if mass:
         cols["mass"] = np.zeros(len(flat))
     return counts, {f: cols.get(f, np.zeros(len(flat))) for f in spec}
@@ -139,6 +140,7 @@ def test_jet_response_end_to_end(tmp_path):
     assert len(table) == 1 + 5 == 1 + len(res["rows"])
     summary = json.loads(res["json"].read_text())
     assert summary["events"] == 5 and summary["gen_jets"] == 5 and summary["matched"] == 3
+    assert summary["mean_pileup"] == 0.0 and summary["pt_bins"][0] == 30.0
     assert [r["n_gen"] for r in summary["rows"]] == [r["n_gen"] for r in res["rows"]]
     assert summary["rows"][0]["resolution"] is None             # NaN → null
     text = res["table_text"]

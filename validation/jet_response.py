@@ -182,11 +182,12 @@ def _write_csv(rows: list[dict], tmp: Path) -> None:
 
 
 def _write_plot(rows: list[dict], tmp: Path, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # An Agg canvas of our own: no pyplot, no global backend switch, no display needed.
     fig = Figure(figsize=(15, 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
     colors = {"barrel": "tab:blue", "endcap": "tab:orange", "forward": "tab:green"}
     panels = [("median_response", "median_response_err", "median L1 pT / gen pT"),
@@ -198,7 +199,7 @@ def _write_plot(rows: list[dict], tmp: Path, title: str) -> None:
             sel = [r for r in rows if r["region"] == region and math.isfinite(r[key])]
             if not sel:
                 continue
-            x = np.array([math.sqrt(r["pt_lo"] * r["pt_hi"]) for r in sel])
+            x = np.array([r["gen_pt_mean"] for r in sel])
             xerr = np.array([[xi - r["pt_lo"], r["pt_hi"] - xi] for xi, r in zip(x, sel)]).T
             y = np.array([r[key] for r in sel])
             yerr = np.nan_to_num(np.array([r[err] for r in sel]))
@@ -218,8 +219,8 @@ def _write_plot(rows: list[dict], tmp: Path, title: str) -> None:
 
 
 def _collect(inputs, min_gen_pt: float, max_dr: float, max_gen_eta: float,
-             step_size: int) -> tuple[dict[str, np.ndarray], int]:
-    parts, n_events = [], 0
+             step_size: int) -> tuple[dict[str, np.ndarray], int, float]:
+    parts, n_events, mu_sum = [], 0, 0.0
     for path in expand_inputs(list(inputs) if not isinstance(inputs, (str, Path)) else [inputs]):
         seen = False
         for chunk in iter_inputs([path], step_size=step_size):
@@ -228,15 +229,17 @@ def _collect(inputs, min_gen_pt: float, max_dr: float, max_gen_eta: float,
                 raise L1TInputError(path, "no generator jets: the jet response needs the GenJet "
                                           "collection (an l1t production has it)", "GenJet")
             n_events += len(chunk)
+            mu_sum += float(np.sum(ak.to_numpy(chunk.mu), dtype=np.float64))
             parts.append(match_jets(chunk, max_dr=max_dr, min_gen_pt=min_gen_pt,
                                     max_gen_eta=max_gen_eta))
         if not seen and "GenJet" not in ak.fields(read_inputs([path])):
             raise L1TInputError(path, "no generator jets: the jet response needs the GenJet "
                                       "collection (an l1t production has it)", "GenJet")
     keys = ("gen_pt", "gen_eta", "l1_pt", "dr", "matched")
+    mu = mu_sum / n_events if n_events else float("nan")
     if not parts:
-        return {k: np.zeros(0, bool if k == "matched" else np.float64) for k in keys}, n_events
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}, n_events
+        return {k: np.zeros(0, bool if k == "matched" else np.float64) for k in keys}, n_events, mu
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}, n_events, mu
 
 
 def jet_response(inputs, out_dir, min_gen_pt: float = 30.0, max_dr: float = 0.4,
@@ -258,7 +261,7 @@ def jet_response(inputs, out_dir, min_gen_pt: float = 30.0, max_dr: float = 0.4,
     if len(pt_bins) < 2:
         pt_bins = [float(min_gen_pt), max(2.0 * min_gen_pt, min_gen_pt + 1.0)]
     names = [str(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
-    m, n_events = _collect(inputs, min_gen_pt, max_dr, max_gen_eta, step_size)
+    m, n_events, mu = _collect(inputs, min_gen_pt, max_dr, max_gen_eta, step_size)
     if m["gen_pt"].size == 0:
         raise L1TInputError(", ".join(names), f"no generator jets with pT >= {min_gen_pt:g} GeV "
                             f"and |eta| < {max_gen_eta:g} in {n_events} events", "GenJet")
@@ -267,9 +270,11 @@ def jet_response(inputs, out_dir, min_gen_pt: float = 30.0, max_dr: float = 0.4,
     out.mkdir(parents=True, exist_ok=True)
     table_text = format_table(rows)
     n_jets, n_matched = int(m["gen_pt"].size), int(m["matched"].sum())
-    title = (f"L1 jets vs anti-kt R=0.4 generator jets: {n_events} events, {n_jets} gen jets with "
-             f"pT ≥ {min_gen_pt:g} GeV, {n_matched} matched (ΔR < {max_dr:g})")
-    summary = {"inputs": names, "events": n_events, "min_gen_pt": min_gen_pt, "max_dr": max_dr,
+    title = (f"L1 jets vs anti-kt R=0.4 generator jets: {n_events} events, mean pileup "
+             f"{mu:.0f}, {n_jets} gen jets with pT ≥ {min_gen_pt:g} GeV, {n_matched} matched "
+             f"(ΔR < {max_dr:g})")
+    summary = {"inputs": names, "events": n_events, "mean_pileup": mu,
+               "min_gen_pt": min_gen_pt, "max_dr": max_dr,
                "max_gen_eta": max_gen_eta, "pt_bins": pt_bins,
                "eta_regions": {k: list(v) for k, v in ETA_REGIONS.items()},
                "gen_jets": n_jets, "matched": n_matched,
@@ -279,4 +284,4 @@ def jet_response(inputs, out_dir, min_gen_pt: float = 30.0, max_dr: float = 0.4,
         json.dumps(summary, indent=1, allow_nan=False) + "\n"))
     plot = atomic_write(out / "jet_response.png", lambda tmp: _write_plot(rows, tmp, title))
     return {"table": table, "json": jpath, "plot": plot, "table_text": table_text, "rows": rows,
-            "events": n_events, "gen_jets": n_jets, "matched": n_matched}
+            "events": n_events, "mean_pileup": mu, "gen_jets": n_jets, "matched": n_matched}

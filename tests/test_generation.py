@@ -1,0 +1,130 @@
+"""Real Pythia8 events (small N): cross sections, pileup, L1 physics, determinism, resume."""
+import hashlib
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+from scipy.optimize import curve_fit
+
+from datasets.errors import L1TInputError
+from datasets.inputs import read_inputs
+from datasets.production import produce
+from datasets.pythia import generate, prepare_mpi_init
+from datasets.samples import SAMPLES, get_sample
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("l1t-cache")
+
+
+def _digests(manifest):
+    return [c["sha256"] for c in manifest["chunks"]]
+
+
+def test_sigma_inelastic_is_79_mb(cache):
+    mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat")
+    ev = generate(get_sample("minbias"), 100, 11, mpi)
+    assert len(ev) == 100 and ak.all(ak.num(ev.particles) > 0)
+    assert ev.sigma_mb[0] == pytest.approx(79.0, rel=0.05)
+    assert set(np.unique(ev.process)) <= {101, 102, 103, 104, 105, 106}
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLES if n != "minbias"])
+def test_every_sample_generates(name, cache):
+    sample = get_sample(name)
+    mpi = prepare_mpi_init(sample, cache / f"mpi-{name}.dat")
+    ev = generate(sample, 3, 5, mpi)
+    assert len(ev) == 3 and ev.sigma_mb[0] > 0
+    if sample.weighted:
+        assert len(np.unique(ak.to_numpy(ev.weight))) > 1  # pT-hat bias gives event weights
+    else:
+        assert ak.all(ev.weight == 1.0)
+
+
+@pytest.fixture(scope="session")
+def zero_bias(tmp_path_factory, cache):
+    out = tmp_path_factory.mktemp("zb")
+    m = produce("minbias", 400, out, pileup=30, seed=3, chunk_size=200, pool_size=300,
+                workers=2, progress=False, cache_dir=cache)
+    return out, m
+
+
+def test_mean_interactions_equal_mu(zero_bias):
+    out, manifest = zero_bias
+    ev = read_inputs([out])
+    n = ak.to_numpy(ev.n_interactions)
+    mu = 30.0
+    assert abs(n.mean() - mu) < 4 * np.sqrt(mu / len(n))
+    assert n.var() == pytest.approx(mu, rel=0.3)  # Poisson
+    assert manifest["complete"] and manifest["pileup_pool"]["reused"]
+    assert manifest["pileup_pool"]["mean_uses_per_pool_event"] == pytest.approx(40.0)
+
+
+def test_signal_crossings_carry_hard_event_plus_pileup(tmp_path, cache):
+    m = produce("w_lnu", 120, tmp_path, pileup=20, seed=4, chunk_size=120, pool_size=200,
+                progress=False, cache_dir=cache)
+    ev = read_inputs([tmp_path])
+    pu = ak.to_numpy(ev.n_interactions) - 1
+    assert abs(pu.mean() - 20) < 4 * np.sqrt(20 / len(pu))
+    assert ak.all(ak.num(ev.GenPart) > 0)
+    assert m["sigma_mb"] > 0
+
+
+def test_same_seed_same_bytes_any_worker_count(tmp_path, cache, zero_bias):
+    _, first = zero_bias
+    again = produce("minbias", 400, tmp_path / "again", pileup=30, seed=3, chunk_size=200,
+                    pool_size=300, workers=1, progress=False, cache_dir=cache)
+    assert _digests(again) == _digests(first)
+    other = produce("minbias", 200, tmp_path / "other", pileup=30, seed=4, chunk_size=200,
+                    pool_size=300, workers=1, progress=False, cache_dir=cache)
+    assert _digests(other)[0] != _digests(first)[0]
+
+
+def test_resume_skips_complete_chunks_and_ignores_partial_ones(tmp_path, cache):
+    kw = dict(pileup=5, seed=9, chunk_size=50, pool_size=100, workers=1, progress=False,
+              cache_dir=cache)
+    first = produce("minbias", 150, tmp_path, **kw)
+    chunk1 = tmp_path / "chunk-00001.parquet"
+    stamp = (tmp_path / "chunk-00000.parquet").stat().st_mtime_ns
+    chunk1.unlink()
+    (tmp_path / ".chunk-00001.parquet.abc.tmp").write_bytes(b"half a chunk")
+    second = produce("minbias", 150, tmp_path, **kw)
+    assert _digests(second) == _digests(first)
+    assert (tmp_path / "chunk-00000.parquet").stat().st_mtime_ns == stamp  # not redone
+    with pytest.raises(L1TInputError, match="other parameters"):
+        produce("minbias", 150, tmp_path, **{**kw, "seed": 10})
+
+
+def test_z_to_mumu_mass_peaks_at_91(tmp_path, cache):
+    produce("z_ll", 900, tmp_path, pileup=0, seed=21, chunk_size=450, workers=2,
+            progress=False, cache_dir=cache)
+    ev = read_inputs([tmp_path])
+    mu = ev.L1Mu[ev.L1Mu.hwQual >= 8]
+    mu = mu[ak.num(mu) >= 2]
+    a, b = mu[:, 0], mu[:, 1]
+    opposite = ak.to_numpy(a.charge != b.charge)
+    m2 = 2 * a.pt * b.pt * (np.cosh(a.eta - b.eta) - np.cos(a.phi - b.phi))
+    mass = np.sqrt(ak.to_numpy(m2))[opposite]
+    assert len(mass) > 60
+    counts, edges = np.histogram(mass, bins=np.arange(61, 122, 3))
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    gauss = lambda x, a, m, s: a * np.exp(-0.5 * ((x - m) / s) ** 2)  # noqa: E731
+    (amp, peak, width), _ = curve_fit(gauss, centers, counts, p0=(counts.max(), 91, 8))
+    assert peak == pytest.approx(91.19, abs=3.0)
+
+
+def test_root_output_round_trips(tmp_path, cache):
+    produce("minbias", 40, tmp_path, pileup=2, seed=2, chunk_size=40, pool_size=50, fmt="root",
+            progress=False, cache_dir=cache)
+    ev = read_inputs([tmp_path])
+    assert len(ev) == 40 and (tmp_path / "chunk-00000.root").exists()
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(L1TInputError, match="unknown sample"):
+        produce("nope", 10, tmp_path)
+    with pytest.raises(L1TInputError, match="pileup"):
+        produce("minbias", 10, tmp_path, pileup=float("nan"))
+    assert not any(tmp_path.iterdir())
