@@ -128,3 +128,14 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(L1TInputError, match="pileup"):
         produce("minbias", 10, tmp_path, pileup=float("nan"))
     assert not any(tmp_path.iterdir())
+
+
+def test_dask_cluster_gives_the_same_bytes(tmp_path, cache):
+    from dask.distributed import LocalCluster
+
+    kw = dict(pileup=5, seed=12, chunk_size=40, pool_size=60, progress=False, cache_dir=cache)
+    local = produce("minbias", 80, tmp_path / "local", workers=1, **kw)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        remote = produce("minbias", 80, tmp_path / "dask", scheduler=cluster.scheduler_address, **kw)
+    assert _digests(remote) == _digests(local)
