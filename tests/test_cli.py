@@ -1,0 +1,52 @@
+"""The `l1t` command: subcommands, help, output and exit status."""
+import pytest
+
+from l1t.cli import build_parser, main
+
+SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "demo"]
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: l1t " + name in capsys.readouterr().out
+
+
+def test_generate_then_summary(tmp_path, capsys):
+    out = tmp_path / "zb"
+    assert main(["generate", "minbias", "--events", "30", "--pileup", "3", "--pool-size", "40",
+                 "--out", str(out), "--quiet"]) == 0
+    assert (out / "manifest.json").exists()
+    assert "30 crossings at pileup 3" in capsys.readouterr().out
+    assert main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "30 crossings" in text and "L1Jet" in text and "L1EtSum ETM" in text
+
+
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["generate", "no_such_sample", "--events", "5", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown sample 'no_such_sample'" in err[0]
+    assert not out.exists()
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 this is not a parquet file")
+    assert main(["summary", str(broken)]) == 2
+    assert str(broken) in capsys.readouterr().err
+
+
+def test_parser_rejects_non_positive_event_counts():
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["generate", "minbias", "--events", "0", "--out", "x"])
+    assert exit_.value.code == 2
