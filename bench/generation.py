@@ -34,7 +34,7 @@ def main() -> None:
     mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat")
     pool_file = build_pool(cache, POOL, 1, mpi)
     particles = ak.from_parquet(pool_file)
-    digi = load_pool(pool_file)
+    digi, _ = load_pool(pool_file)
 
     rng = np.random.default_rng(1)
     t0 = time.perf_counter()

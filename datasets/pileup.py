@@ -24,30 +24,32 @@ POOL_STREAM = 10**9
 
 
 def pool_path(cache_dir: Path, size: int, seed: int) -> Path:
-    return Path(cache_dir) / f"minbias-pool-n{size}-s{seed}.parquet"
+    return Path(cache_dir) / f"minbias-pool-v2-n{size}-s{seed}.parquet"
 
 
 def build_pool(cache_dir: Path, size: int, seed: int, mpi_init: Path) -> Path:
-    """Generate the min-bias pool's particles once and cache them as parquet (atomically)."""
+    """Generate the min-bias pool (particles and pT-hat) once; cache it as parquet (atomically)."""
     path = pool_path(cache_dir, size, seed)
     if path.exists():
         return path
     events = generate(get_sample("minbias"), size, chunk_seed(seed, POOL_STREAM), mpi_init)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    ak.to_parquet(events.particles, tmp)
+    ak.to_parquet(events[["particles", "pthat"]], tmp)
     os.replace(tmp, path)
     return path
 
 
-_POOLS: dict[tuple[str, int], Digitized] = {}
+_POOLS: dict[tuple[str, int], tuple[Digitized, np.ndarray]] = {}
 
 
-def load_pool(path: Path, cfg: DetectorConfig = DEFAULT) -> Digitized:
-    """The digitised pool (cached per process: every chunk of a worker reuses it)."""
+def load_pool(path: Path, cfg: DetectorConfig = DEFAULT) -> tuple[Digitized, np.ndarray]:
+    """The digitised pool and the pT-hat (GeV) of each of its events (cached per process: every
+    chunk of a worker reuses it)."""
     key = (str(path), hash(cfg))
     if key not in _POOLS:
-        _POOLS[key] = digitize(ak.from_parquet(path), cfg)
+        events = ak.from_parquet(path)
+        _POOLS[key] = (digitize(events.particles, cfg), ak.to_numpy(events.pthat))
     return _POOLS[key]
 
 

@@ -61,21 +61,25 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     hard = generate(sample, spec.n_events, pythia_seed, Path(spec.mpi_init))
     digi = detector.digitize(hard.particles, spec.cfg)
     pool_size = 0
+    pthats = ak.to_numpy(hard.pthat)
     if spec.pool is not None:
-        pool = load_pool(Path(spec.pool), spec.cfg)
+        pool, pool_pthat = load_pool(Path(spec.pool), spec.cfg)
         digi = Digitized.concatenate([digi, pool])
+        pthats = np.concatenate([pthats, pool_pthat])
         pool_size = len(pool)
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, spec.index, 1]))
     members, counts = compose(spec.n_events, spec.mu, pool_size, rng,
                               zero_bias=spec.sample == "minbias")
     l1 = detector.simulate(digi, members, counts, rng, spec.cfg)
+    pthat_max = np.zeros(len(counts))
+    np.maximum.at(pthat_max, np.repeat(np.arange(len(counts)), counts), pthats[members])
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
     n = spec.n_events
     fields = {
         "event": np.arange(spec.first_event, spec.first_event + n, dtype=np.int64),
         "seed": np.full(n, pythia_seed, np.int64),
         "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": hard.weight,
-        "pthat": hard.pthat, "mu": np.full(n, spec.mu, np.float32),
+        "pthat": hard.pthat, "pthat_max": pthat_max, "mu": np.full(n, spec.mu, np.float32),
         "n_interactions": counts.astype(np.int32),
         **l1,
         "GenPart": gen,

@@ -23,6 +23,7 @@ EVENT_FIELDS: dict[str, str] = {
     "sigma_mb": "float64",   # generated cross section of the sample, mb
     "weight": "float64",     # generator event weight (1 for unweighted samples)
     "pthat": "float64",      # pT-hat of the hard interaction, GeV
+    "pthat_max": "float64",  # largest pT-hat of all interactions in the crossing, GeV
     "mu": "float32",         # mean pileup of the crossing
     "n_interactions": "int32",  # inelastic pp interactions in the crossing
 }

@@ -70,6 +70,8 @@ def test_signal_crossings_carry_hard_event_plus_pileup(tmp_path, cache):
     assert abs(pu.mean() - 20) < 4 * np.sqrt(20 / len(pu))
     assert ak.all(ak.num(ev.GenPart) > 0)
     assert m["sigma_mb"] > 0
+    # The hardest interaction of a crossing: the W (pT-hat of the hard process) or a pileup one.
+    assert ak.all(ev.pthat_max >= ev.pthat) and ak.any(ev.pthat_max > ev.pthat)
 
 
 def test_same_seed_same_bytes_any_worker_count(tmp_path, cache, zero_bias):
