@@ -1,0 +1,206 @@
+"""Seed decisions, vectorised over crossings.
+
+For each seed and crossing we compute the *margin* s: the largest factor by which all the seed's
+thresholds could be scaled and the seed still fire. The seed fires iff s ≥ 1 (thresholds are
+inclusive, and x / x == 1 exactly in floating point), and the rate-vs-threshold scan of a seed is
+the distribution of s × (its reference threshold), obtained from one evaluation.
+
+- a leg: pT / threshold of its object (−inf when no object passes the leg's other cuts);
+- several legs: the best assignment of distinct objects, min over legs. Legs of one collection
+  with identical cuts (the usual multi-object seed) pair the k-th highest threshold with the k-th
+  highest object; otherwise, or with cross cuts, all assignments of the few candidates are tried;
+- a sum: value / threshold; AND: min of the parts; OR: max; NOT: ±inf.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .inputs import GT_INPUTS, Objects, TriggerInputs
+from .kernels import top_passing
+from .menu import Condition, Cross, Leg, Menu
+
+
+def ratio(value: np.ndarray, threshold: float) -> np.ndarray:
+    """value / threshold; with a zero threshold, +inf where a value exists (≥ 0)."""
+    if threshold > 0:
+        return value / threshold
+    return np.where(value >= 0, np.inf, -np.inf)
+
+
+class Evaluator:
+    """Evaluates a menu on :class:`TriggerInputs`; ``margins`` is ``(N, n_seeds)``."""
+
+    def __init__(self, menu: Menu):
+        self.menu = menu
+        # Legs with equal cuts share one search for their objects: find the most needed once.
+        self._depth: dict[tuple, int] = {}
+        for seed in menu.seeds:
+            _count_depth(seed.condition, self._depth)
+
+    def margins(self, inputs: TriggerInputs) -> np.ndarray:
+        cache = _Cache(inputs, self._depth)
+        out = np.empty((len(self.menu.seeds), inputs.n))
+        for j, seed in enumerate(self.menu.seeds):
+            out[j] = _condition(seed.condition, cache)
+        return out.T
+
+    def decisions(self, inputs: TriggerInputs) -> np.ndarray:
+        return self.margins(inputs) >= 1.0
+
+
+def _count_depth(cond: Condition, depth: dict) -> None:
+    keys = [leg.cut_key() for leg in cond.legs]
+    for key in set(keys):
+        depth[key] = max(depth.get(key, 0), keys.count(key))
+    for child in (*cond.all_of, *cond.any_of, *([cond.none_of] if cond.none_of else [])):
+        _count_depth(child, depth)
+
+
+def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
+    n = cache.inputs.n
+    result = np.full(n, np.inf)
+    if cond.legs:
+        np.minimum(result, _legs(cond.legs, cond.cross, cache), out=result)
+    for s in cond.sums:
+        value = cache.inputs.sums.get(s.code)
+        if value is None:
+            value = np.zeros(n)
+        np.minimum(result, ratio(value, s.min), out=result)
+    for child in cond.all_of:
+        np.minimum(result, _condition(child, cache), out=result)
+    if cond.any_of:
+        best = np.full(n, -np.inf)
+        for child in cond.any_of:
+            np.maximum(best, _condition(child, cache), out=best)
+        np.minimum(result, best, out=result)
+    if cond.none_of is not None:
+        fires = _condition(cond.none_of, cache) >= 1.0
+        np.minimum(result, np.where(fires, -np.inf, np.inf), out=result)
+    return result
+
+
+def _legs(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") -> np.ndarray:
+    if cross:
+        return _assign(legs, cross, cache)
+    result = np.full(cache.inputs.n, np.inf)
+    by_coll: dict[str, list[Leg]] = {}
+    for leg in legs:
+        by_coll.setdefault(leg.collection, []).append(leg)
+    for group in by_coll.values():
+        if len({leg.cut_key() for leg in group}) == 1:
+            thr = sorted((leg.pt for leg in group), reverse=True)
+            top = cache.top(group[0], len(group))
+            for k, t in enumerate(thr):
+                np.minimum(result, ratio(top[:, k], t), out=result)
+        else:
+            np.minimum(result, _assign(tuple(group), (), cache), out=result)
+    return result
+
+
+def _assign(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") -> np.ndarray:
+    """Best assignment of distinct objects to legs, trying every assignment of the candidates."""
+    cand = [cache.candidates(leg) for leg in legs]  # per leg: (ratio (N, K), fields)
+    widths = [c[0].shape[1] for c in cand]
+    best = np.full(cache.inputs.n, -np.inf)
+    pairs = []
+    for c in cross:
+        idx = [c.legs] if c.legs else list(itertools.combinations(range(len(legs)), 2))
+        pairs += [(i, j, c) for i, j in idx]
+    for combo in itertools.product(*(range(w) for w in widths)):
+        if any(legs[a].collection == legs[b].collection and combo[a] == combo[b]
+               for a, b in itertools.combinations(range(len(legs)), 2)):
+            continue
+        m = np.full(cache.inputs.n, np.inf)
+        for i, k in enumerate(combo):
+            np.minimum(m, cand[i][0][:, k], out=m)
+        for i, j, c in pairs:
+            ok = _cross_ok(c, cand[i][1], combo[i], cand[j][1], combo[j])
+            m = np.where(ok, m, -np.inf)
+        np.maximum(best, m, out=best)
+    return best
+
+
+def _cross_ok(c: Cross, a: dict, ka: int, b: dict, kb: int) -> np.ndarray:
+    ok = np.ones(len(a["pt"]), bool)
+    deta = a["eta"][:, ka] - b["eta"][:, kb]
+    dphi = np.angle(np.exp(1j * (a["phi"][:, ka] - b["phi"][:, kb])))
+    if c.dr is not None:
+        dr = np.hypot(deta, dphi)
+        ok &= (dr >= c.dr[0]) & (dr <= c.dr[1])
+    if c.deta is not None:
+        ok &= np.abs(deta) <= c.deta
+    if c.mass is not None:
+        m2 = 2.0 * a["pt"][:, ka] * b["pt"][:, kb] * (np.cosh(deta) - np.cos(dphi))
+        m = np.sqrt(np.maximum(m2, 0.0))
+        ok &= (m >= c.mass[0]) & (m <= c.mass[1])
+    if c.opposite_charge:
+        ok &= a["charge"][:, ka] * b["charge"][:, kb] < 0
+    return ok
+
+
+class _Cache:
+    """Per-evaluation cache of leg masks and of the top objects passing them."""
+
+    def __init__(self, inputs: TriggerInputs, depth: dict[tuple, int] | None = None):
+        self.inputs = inputs
+        self._depth = depth or {}
+        self._masks: dict[tuple, np.ndarray] = {}
+        self._top: dict[tuple, np.ndarray] = {}
+
+    def mask(self, leg: Leg) -> np.ndarray:
+        """Objects seen by the global trigger that pass the leg's cuts other than pT."""
+        key = leg.cut_key()
+        if key not in self._masks:
+            o: Objects = self.inputs.objects[leg.collection]
+            m = o.rank < GT_INPUTS[leg.collection]
+            if leg.eta is not None:
+                m &= np.abs(o.eta) < leg.eta
+            if leg.eta_min is not None:
+                m &= np.abs(o.eta) >= leg.eta_min
+            if leg.quality is not None:
+                m &= o.quality >= leg.quality
+            if leg.iso:
+                m &= o.iso == 1
+            if leg.charge is not None:
+                m &= o.charge == leg.charge
+            if leg.object == "electron" and self.inputs.electron_id:
+                m &= o.is_ele
+            self._masks[key] = m
+        return self._masks[key]
+
+    def top(self, leg: Leg, n: int) -> np.ndarray:
+        """pT (GeV) of the ``n`` highest objects passing the leg's cuts, ``(N, n)``, −inf padded."""
+        key = leg.cut_key()
+        if key not in self._top or self._top[key].shape[1] < n:
+            depth = max(n, self._depth.get(key, 0))
+            o = self.inputs.objects[leg.collection]
+            self._top[key] = top_passing(
+                o.offsets, o.pt, o.eta, o.quality, o.iso, o.charge, o.is_ele,
+                GT_INPUTS[leg.collection], -1.0 if leg.eta is None else leg.eta,
+                0.0 if leg.eta_min is None else leg.eta_min,
+                -1 if leg.quality is None else leg.quality, leg.iso, leg.charge or 0,
+                leg.object == "electron" and self.inputs.electron_id, depth)
+        return self._top[key][:, :n]
+
+    def candidates(self, leg: Leg) -> tuple[np.ndarray, dict]:
+        """Dense ``(N, K)`` ratios for the leg and the candidates' fields; K is the most objects
+        passing the leg's cuts in any crossing (at most the global-trigger input count)."""
+        o = self.inputs.objects[leg.collection]
+        mask = self.mask(leg)
+        c = np.cumsum(mask)
+        before = np.concatenate([[0], c])[o.offsets[:-1]]
+        rank = c - 1 - before[o.event]
+        k = int(rank[mask].max()) + 1 if mask.any() else 1
+        k = min(k, GT_INPUTS[leg.collection])
+        fields = {}
+        ev, rk = o.event[mask], rank[mask]
+        for f in ("pt", "eta", "phi", "charge"):
+            dense = np.zeros((self.inputs.n, k), np.float64)
+            dense[ev, rk] = getattr(o, f)[mask]
+            fields[f] = dense
+        valid = np.zeros((self.inputs.n, k), bool)
+        valid[ev, rk] = True
+        r = np.where(valid, ratio(fields["pt"], leg.pt), -np.inf)
+        return r, fields

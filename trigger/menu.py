@@ -1,0 +1,342 @@
+"""Trigger menus as data: a YAML file of named seeds (see ``trigger/menus/lecture.yaml``).
+
+Grammar of a seed (every part optional; the parts present must all hold, i.e. AND)::
+
+    L1_Name:
+      prescale: 1            # >= 0, two decimals (fractional prescales use a counter); 0 disables
+      legs:                  # each leg takes a distinct object
+        - {object: muon|electron|photon|egamma|tau|jet, pt: GeV (inclusive), eta: max |eta|,
+           eta_min: min |eta|, quality: min hwQual, iso: true (hwIso == 1), charge: +1|-1}
+      cross:                 # cuts between two legs (all leg pairs unless `legs: [i, j]`)
+        - {legs: [0, 1], dr: [min, max], mass: [min, max] GeV, deta: max, opposite_charge: true}
+      sums:
+        - {type: ETT|HT|MET|MHT|METHF, min: GeV}
+      and: [condition, ...]  # conditions have the same grammar as a seed, without prescale
+      or: [condition, ...]
+      not: condition
+
+A malformed menu raises :class:`~datasets.errors.L1TInputError` naming the file, the line and
+the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from datasets.errors import L1TInputError
+from datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
+
+DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
+
+#: Leg object → L1 collection.
+OBJECTS = {"muon": "L1Mu", "electron": "L1EG", "photon": "L1EG", "egamma": "L1EG",
+           "tau": "L1Tau", "jet": "L1Jet"}
+SUM_TYPES = {"ETT": ET_TOTAL, "HT": HT, "MET": MET, "MHT": MHT, "METHF": MET_HF}
+
+
+@dataclass(frozen=True)
+class Leg:
+    object: str
+    pt: float
+    eta: float | None = None
+    eta_min: float | None = None
+    quality: int | None = None
+    iso: bool = False
+    charge: int | None = None
+
+    @property
+    def collection(self) -> str:
+        return OBJECTS[self.object]
+
+    def cut_key(self) -> tuple:
+        """Everything but the pT threshold: legs with equal keys select from the same objects."""
+        return (self.object, self.eta, self.eta_min, self.quality, self.iso, self.charge)
+
+
+@dataclass(frozen=True)
+class Cross:
+    legs: tuple[int, int] | None = None
+    dr: tuple[float, float] | None = None
+    mass: tuple[float, float] | None = None
+    deta: float | None = None
+    opposite_charge: bool = False
+
+
+@dataclass(frozen=True)
+class SumCut:
+    type: str
+    min: float
+
+    @property
+    def code(self) -> int:
+        return SUM_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Condition:
+    legs: tuple[Leg, ...] = ()
+    cross: tuple[Cross, ...] = ()
+    sums: tuple[SumCut, ...] = ()
+    all_of: tuple["Condition", ...] = ()
+    any_of: tuple["Condition", ...] = ()
+    none_of: "Condition | None" = None
+
+    def thresholds(self) -> list[float]:
+        """All thresholds, depth first (the first is the seed's reference threshold)."""
+        out = [leg.pt for leg in self.legs] + [s.min for s in self.sums]
+        for child in (*self.all_of, *self.any_of):
+            out += child.thresholds()
+        return out
+
+    def scaled(self, factor: float) -> "Condition":
+        """The same condition with every pT / sum threshold multiplied by ``factor``."""
+        return Condition(
+            tuple(Leg(**{**leg.__dict__, "pt": leg.pt * factor}) for leg in self.legs),
+            self.cross, tuple(SumCut(s.type, s.min * factor) for s in self.sums),
+            tuple(c.scaled(factor) for c in self.all_of),
+            tuple(c.scaled(factor) for c in self.any_of), self.none_of)
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str
+    condition: Condition
+    prescale: float = 1.0
+    line: int = 0
+
+    @property
+    def reference_threshold(self) -> float | None:
+        """The threshold a rate scan moves (all thresholds scale together with it)."""
+        t = self.condition.thresholds()
+        return t[0] if t else None
+
+
+@dataclass(frozen=True)
+class Menu:
+    name: str
+    seeds: tuple[Seed, ...]
+    path: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.seeds]
+
+    def seed(self, name: str) -> Seed:
+        for s in self.seeds:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def with_seeds(self, seeds: list[Seed]) -> "Menu":
+        return Menu(self.name, tuple(seeds), self.path)
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+class _Map(dict):
+    """A YAML mapping that remembers the line of each key (1-based) and its own line."""
+
+    line: int = 0
+    lines: dict
+
+
+class _Loader(yaml.SafeLoader):
+    source = "menu"
+
+    def construct_mapping(self, node, deep=False):
+        out = _Map()
+        out.line = node.start_mark.line + 1
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in out:
+                raise L1TInputError(self.source, f"line {line}: duplicate key {key!r} (first on "
+                                    f"line {out.lines[key]})", str(key))
+            out[key] = self.construct_object(value_node, deep=True)
+            out.lines[key] = line
+        return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+
+
+def load_menu(path: str | Path | None = None) -> Menu:
+    """Load and check a menu file (default: the seed lecture's menu)."""
+    path = Path(path) if path is not None else DEFAULT_MENU
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise L1TInputError(path, f"cannot read menu ({err.strerror})") from None
+    return parse_menu(text, source=str(path))
+
+
+def parse_menu(text: str, source: str = "menu") -> Menu:
+    loader_cls = type("_SourceLoader", (_Loader,), {"source": source})
+    try:
+        data = yaml.load(text, Loader=loader_cls)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise L1TInputError(source, f"{where}bad YAML ({getattr(err, 'problem', err)})") from None
+    p = _Parser(source)
+    if not isinstance(data, dict):
+        raise L1TInputError(source, "line 1: a menu is a mapping with 'seeds'", "seeds")
+    p.keys(data, {"name", "seeds", "description"}, "")
+    seeds_map = data.get("seeds")
+    if not isinstance(seeds_map, dict) or not seeds_map:
+        raise L1TInputError(source, f"line {p.line(data, 'seeds')}: 'seeds' must be a non-empty "
+                            "mapping of seed names", "seeds")
+    seeds = []
+    for name, body in seeds_map.items():
+        where = f"seeds.{name}"
+        if not isinstance(name, str) or not name:
+            p.fail(seeds_map, name, "seed names are non-empty strings", where)
+        if not isinstance(body, dict):
+            p.fail(seeds_map, name, "a seed is a mapping (legs, sums, ...)", where)
+        prescale = body.get("prescale", 1)
+        if isinstance(prescale, bool) or not isinstance(prescale, (int, float)) \
+                or not prescale >= 0 or prescale != prescale:
+            p.fail(body, "prescale", f"prescale must be a number >= 0, got {prescale!r}",
+                   f"{where}.prescale")
+        if prescale not in (0, 1) and abs(round(prescale * 100) - prescale * 100) > 1e-6:
+            p.fail(body, "prescale", "prescales have at most two decimals", f"{where}.prescale")
+        if 0 < prescale < 1:
+            p.fail(body, "prescale", "a prescale is 0 (off) or >= 1", f"{where}.prescale")
+        cond = p.condition(body, where, line=seeds_map.lines.get(name, 0),
+                           extra=("prescale", "description"))
+        seeds.append(Seed(name, cond, float(prescale), seeds_map.lines.get(name, 0)))
+    return Menu(str(data.get("name", Path(source).stem)), tuple(seeds), source)
+
+
+class _Parser:
+    def __init__(self, source: str):
+        self.source = source
+
+    @staticmethod
+    def line(mapping, key) -> int:
+        lines = getattr(mapping, "lines", {})
+        return lines.get(key, getattr(mapping, "line", 0))
+
+    def fail(self, mapping, key, problem: str, field: str):
+        raise L1TInputError(self.source, f"line {self.line(mapping, key)}: {problem}", field)
+
+    def keys(self, mapping, allowed: set, where: str):
+        for k in mapping:
+            if k not in allowed:
+                self.fail(mapping, k, f"unknown field {k!r} (allowed: {', '.join(sorted(allowed))})",
+                          f"{where}.{k}".lstrip("."))
+
+    def number(self, mapping, key, where, minimum=0.0, integer=False):
+        v = mapping[key]
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v \
+            and abs(v) != float("inf")
+        if not ok or v < minimum or (integer and int(v) != v):
+            kind = "an integer" if integer else "a number"
+            self.fail(mapping, key, f"{key} must be {kind} >= {minimum:g}, got {v!r}", f"{where}.{key}")
+        return int(v) if integer else float(v)
+
+    def window(self, mapping, key, where):
+        v = mapping[key]
+        if not (isinstance(v, list) and len(v) == 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                and 0 <= v[0] <= v[1]):
+            self.fail(mapping, key, f"{key} must be [min, max] with 0 <= min <= max, got {v!r}",
+                      f"{where}.{key}")
+        return (float(v[0]), float(v[1]))
+
+    def condition(self, mapping, where, line=0, extra=()) -> Condition:
+        if not isinstance(mapping, dict):
+            raise L1TInputError(self.source, f"line {line}: a condition is a mapping", where)
+        self.keys(mapping, {"legs", "cross", "sums", "and", "or", "not", *extra}, where)
+        if not any(k in mapping for k in ("legs", "sums", "and", "or", "not")):
+            raise L1TInputError(self.source, f"line {getattr(mapping, 'line', line)}: empty "
+                                "condition (give legs, sums, and, or or not)", where)
+        legs = tuple(self.leg(x, mapping, f"{where}.legs[{i}]")
+                     for i, x in enumerate(self.listof(mapping, "legs", where)))
+        sums = tuple(self.sum(x, mapping, f"{where}.sums[{i}]")
+                     for i, x in enumerate(self.listof(mapping, "sums", where)))
+        cross_raw = mapping.get("cross", [])
+        cross_list = [cross_raw] if isinstance(cross_raw, dict) else self.listof(mapping, "cross", where)
+        cross = tuple(self.cross(x, mapping, f"{where}.cross[{i}]", len(legs))
+                      for i, x in enumerate(cross_list))
+        if cross and len(legs) < 2:
+            self.fail(mapping, "cross", "cross cuts need at least two legs", f"{where}.cross")
+        all_of = tuple(self.condition(x, f"{where}.and[{i}]", self.line(mapping, "and"))
+                       for i, x in enumerate(self.listof(mapping, "and", where)))
+        any_of = tuple(self.condition(x, f"{where}.or[{i}]", self.line(mapping, "or"))
+                       for i, x in enumerate(self.listof(mapping, "or", where)))
+        none_of = (self.condition(mapping["not"], f"{where}.not", self.line(mapping, "not"))
+                   if "not" in mapping else None)
+        return Condition(legs, cross, sums, all_of, any_of, none_of)
+
+    def listof(self, mapping, key, where) -> list:
+        v = mapping.get(key, [])
+        if not isinstance(v, list) or (key in mapping and not v):
+            self.fail(mapping, key, f"{key} must be a non-empty list", f"{where}.{key}")
+        return v
+
+    def leg(self, x, parent, where) -> Leg:
+        if not isinstance(x, dict):
+            self.fail(parent, "legs", "a leg is a mapping {object: ..., pt: ...}", where)
+        self.keys(x, {"object", "pt", "eta", "eta_min", "quality", "iso", "charge"}, where)
+        obj = x.get("object")
+        if obj not in OBJECTS:
+            self.fail(x, "object", f"unknown object {obj!r} (known: {', '.join(OBJECTS)})",
+                      f"{where}.object")
+        if "pt" not in x:
+            self.fail(x, "object", "a leg needs a pt threshold", f"{where}.pt")
+        kw = {"object": obj, "pt": self.number(x, "pt", where)}
+        for key in ("eta", "eta_min"):
+            if key in x:
+                kw[key] = self.number(x, key, where)
+        if "quality" in x:
+            if obj != "muon":
+                self.fail(x, "quality", "quality applies to muon legs", f"{where}.quality")
+            kw["quality"] = self.number(x, "quality", where, integer=True)
+        if "iso" in x:
+            if not isinstance(x["iso"], bool) or obj in ("muon", "jet"):
+                self.fail(x, "iso", "iso is true/false on e/gamma and tau legs", f"{where}.iso")
+            kw["iso"] = x["iso"]
+        if "charge" in x:
+            if x["charge"] not in (1, -1) or obj != "muon":
+                self.fail(x, "charge", "charge is +1 or -1 on muon legs", f"{where}.charge")
+            kw["charge"] = int(x["charge"])
+        return Leg(**kw)
+
+    def sum(self, x, parent, where) -> SumCut:
+        if not isinstance(x, dict):
+            self.fail(parent, "sums", "a sum cut is a mapping {type: ..., min: ...}", where)
+        self.keys(x, {"type", "min"}, where)
+        if x.get("type") not in SUM_TYPES:
+            self.fail(x, "type", f"unknown sum type {x.get('type')!r} (known: {', '.join(SUM_TYPES)})",
+                      f"{where}.type")
+        if "min" not in x:
+            self.fail(x, "type", "a sum cut needs min", f"{where}.min")
+        return SumCut(x["type"], self.number(x, "min", where))
+
+    def cross(self, x, parent, where, n_legs) -> Cross:
+        if not isinstance(x, dict):
+            self.fail(parent, "cross", "a cross cut is a mapping", where)
+        self.keys(x, {"legs", "dr", "mass", "deta", "opposite_charge"}, where)
+        kw = {}
+        if "legs" in x:
+            v = x["legs"]
+            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) for i in v)
+                    and v[0] != v[1] and all(0 <= i < n_legs for i in v)):
+                self.fail(x, "legs", f"legs must be two different leg indices < {n_legs}",
+                          f"{where}.legs")
+            kw["legs"] = (v[0], v[1])
+        for key in ("dr", "mass"):
+            if key in x:
+                kw[key] = self.window(x, key, where)
+        if "deta" in x:
+            kw["deta"] = self.number(x, "deta", where)
+        if "opposite_charge" in x:
+            if not isinstance(x["opposite_charge"], bool):
+                self.fail(x, "opposite_charge", "opposite_charge is true/false",
+                          f"{where}.opposite_charge")
+            kw["opposite_charge"] = x["opposite_charge"]
+        return Cross(**kw)
