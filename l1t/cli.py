@@ -57,6 +57,35 @@ def cmd_jet_response(args) -> int:
     return 0
 
 
+def _rate_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated kHz values, got {text!r}")
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"target rates must be positive kHz, got {text!r}")
+    return values
+
+
+def cmd_rates(args) -> int:
+    from datasets.inputs import expand_inputs
+    from trigger.job import RateJob, run
+    from trigger.menu import load_menu
+    from trigger.rates import summarize
+    from trigger.report import rate_table_text, write_rates
+
+    menu = load_menu(args.menu)
+    job = RateJob(menu, fmt=args.format, mapping=args.mapping, step_size=args.step_size,
+                  stitch_pthat=args.stitch_pthat, sigma_inel_mb=args.sigma_inel)
+    groups = run(job, expand_inputs(args.input), scheduler=args.scheduler, workers=args.workers,
+                 progress=not args.quiet)
+    summary = summarize(groups, menu, bunches=args.bunches, targets_khz=args.target_rate or ())
+    paths = write_rates(summary, args.out)
+    print(rate_table_text(summary))
+    print(f"-> {paths['csv']}, {paths['json']}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -100,6 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output directory (PNG + CSV)")
     s.add_argument("--min-gen-pt", type=float, default=30.0)
     s.set_defaults(func=cmd_jet_response)
+
+    s = sub.add_parser("rates", help="rates of a menu: per seed, total, pure, overlaps, scans")
+    s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
+    s.add_argument("--input", nargs="+", required=True,
+                   help="zero-bias (minbias) files or productions, optionally weighted qcd ones")
+    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
+    s.add_argument("--mapping", default=None, help="YAML branch-name mapping (NanoAOD inputs)")
+    s.add_argument("--bunches", type=_positive_int, default=2808, help="colliding bunches")
+    s.add_argument("--target-rate", type=_rate_list, default=None,
+                   help="comma-separated kHz: thresholds giving these rates, per seed")
+    s.add_argument("--stitch-pthat", type=float, default=30.0,
+                   help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings")
+    s.add_argument("--sigma-inel", type=float, default=None,
+                   help="inelastic cross section in mb (default: from the min-bias files)")
+    s.add_argument("--step-size", type=_positive_int, default=50_000,
+                   help="crossings per chunk (memory bound)")
+    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    s.add_argument("--workers", type=_positive_int, default=None,
+                   help="run on a local dask cluster with N worker processes")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_rates)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
