@@ -37,7 +37,7 @@ class RateJob:
     fmt: str = "auto"
     mapping: object = None
     step_size: int = DEFAULT_STEP
-    stitch_pthat: float = DEFAULT_STITCH_PTHAT
+    stitch_pthat: float | None = DEFAULT_STITCH_PTHAT
     sigma_inel_mb: float | None = None
 
 
@@ -118,6 +118,8 @@ def run(job: RateJob, paths: list[Path], scheduler: str | None = None,
     if "zero_bias" not in kinds:
         raise L1TInputError(", ".join(map(str, paths)), "no zero-bias input: a weighted qcd "
                             "sample is stitched onto min-bias crossings, it cannot stand alone")
+    if "qcd" not in kinds:  # nothing to stitch: every zero-bias crossing counts
+        job = RateJob(job.menu, job.fmt, job.mapping, job.step_size, None, job.sigma_inel_mb)
     needs_two_passes = any(s.prescale not in (0.0, 1.0) for s in job.menu.seeds)
     results = _map(job, [str(p) for p in paths], kinds, needs_two_passes, scheduler, workers,
                    progress)
