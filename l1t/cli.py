@@ -86,6 +86,39 @@ def cmd_rates(args) -> int:
     return 0
 
 
+def cmd_turn_on(args) -> int:
+    import json as _json
+
+    import numpy as np
+
+    from datasets.formats import atomic_write, read_metadata
+    from datasets.inputs import expand_inputs, read_inputs
+    from trigger.efficiency import plot_turn_ons, turn_ons
+    from trigger.menu import load_menu
+
+    menu = load_menu(args.menu)
+    files = expand_inputs(args.input)
+    events = read_inputs(files, fmt=args.format, mapping=args.mapping)
+    if "GenPart" not in events.fields or "GenJet" not in events.fields:
+        raise L1TInputError(files[0], "turn-ons need generator collections GenPart and GenJet",
+                            "GenPart")
+    results = turn_ons(events, menu, args.seeds, electron_id=bool(read_metadata(files[0])))
+    out = Path(args.out)
+    plot = plot_turn_ons(results, out / "turn_ons.png")
+    plain = [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
+             for r in results]
+    atomic_write(out / "turn_ons.json",
+                 lambda p: Path(p).write_text(_json.dumps(plain, indent=1, default=float)))
+    print(f"{'seed':34s} {'reference':>10s} {'threshold':>9s} {'pT(90%)':>8s} {'fit':>7s} {'plateau':>8s}")
+    for r in results:
+        def f(v, fmt):
+            return "-" if v is None else format(v, fmt)
+        print(f"{r['seed']:34s} {r['reference']:>10s} {r['threshold']:9.1f} "
+              f"{f(r['pt90_interp'], '8.1f')} {f(r['pt90_fit'], '7.1f')} {f(r['plateau'], '8.3f')}")
+    print(f"-> {plot}, {out / 'turn_ons.json'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -151,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_rates)
+
+    s = sub.add_parser("turn-on", help="seed efficiency vs generator pT, with the 90%% point")
+    s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
+    s.add_argument("--input", nargs="+", required=True, help="signal files or productions")
+    s.add_argument("--seeds", nargs="+", default=None, help="seeds (default: all)")
+    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
+    s.add_argument("--mapping", default=None)
+    s.add_argument("--out", required=True, help="output directory (PNG + JSON)")
+    s.set_defaults(func=cmd_turn_on)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

@@ -3,7 +3,7 @@ import pytest
 
 from l1t.cli import build_parser, main
 
-SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "demo"]
+SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "rates", "turn-on", "demo"]
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -50,3 +50,23 @@ def test_parser_rejects_non_positive_event_counts():
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["generate", "minbias", "--events", "0", "--out", "x"])
     assert exit_.value.code == 2
+
+
+def test_rates_and_turn_on_commands(tmp_path, capsys):
+    zb, sig = tmp_path / "zb", tmp_path / "zll"
+    assert main(["generate", "minbias", "--events", "40", "--pileup", "5", "--pool-size", "50",
+                 "--out", str(zb), "--quiet"]) == 0
+    assert main(["generate", "z_ll", "--events", "40", "--out", str(sig), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["rates", "--input", str(zb), "--out", str(tmp_path / "r"), "--target-rate", "5",
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "L1_SingleMu22" in text and "TOTAL" in text
+    assert (tmp_path / "r" / "rates.csv").read_text().startswith("seed,rate_khz,rate_err_khz,pure_rate_khz")
+    assert main(["turn-on", "--input", str(sig), "--seeds", "L1_SingleMu22",
+                 "--out", str(tmp_path / "t")]) == 0
+    assert "L1_SingleMu22" in capsys.readouterr().out
+    assert (tmp_path / "t" / "turn_ons.png").read_bytes()[:4] == b"\x89PNG"
+    # A signal sample is not a rate input: one line, exit 2, nothing written.
+    assert main(["rates", "--input", str(sig), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

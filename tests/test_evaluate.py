@@ -209,7 +209,8 @@ seeds:
   A: {and: [{legs: [{object: muon, pt: 10}]}, {sums: [{type: HT, min: 100}]}]}
   O: {or: [{legs: [{object: muon, pt: 10}]}, {sums: [{type: HT, min: 100}]}]}
   N: {legs: [{object: muon, pt: 10}], not: {legs: [{object: jet, pt: 50}]}}
-  P: {sums: [{type: HT, min: 100}], or: [{legs: [{object: jet, pt: 50}]}, {not: {legs: [{object: muon, pt: 1}]}}]}
+  P: {sums: [{type: HT, min: 100}],
+      or: [{legs: [{object: jet, pt: 50}]}, {not: {legs: [{object: muon, pt: 1}]}}]}
 """
     ev = [{"L1Mu": [mu(12)], "L1EtSum": sums(HT=50)},
           {"L1Mu": [mu(12)], "L1Jet": [obj(60)], "L1EtSum": sums(HT=150)},
@@ -420,14 +421,10 @@ def test_brute_force_same_cut_legs(electron_id):
     _compare(SAME_CUTS, 400, 21, electron_id)
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate._assign compares candidate indices of legs "
-                   "with different cuts as if they were one list (see test below)")
 def test_brute_force_legs_with_different_cuts():
     _compare(MIXED_CUTS, 400, 22)
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate._assign: candidate index k of two legs with "
-                   "different cuts names different objects")
 def test_different_eta_cuts_hand_counted():
     """Muons A (20 GeV, η 2.0) and B (12 GeV, η 0.5). Leg 0 (≥ 10, |η| < 1) can only take B,
     leg 1 (≥ 15, |η| < 2.4) takes A: fires. With a ΔR ≤ 0.1 cut between the legs the only
@@ -441,8 +438,6 @@ seeds:
     assert fires(menu, {"L1Mu": [mu(20, eta=2.0), mu(12, eta=0.5)]}) == [[True, False]]
 
 
-@pytest.mark.xfail(strict=True, reason="the fast path divides float32 pT by the threshold in "
-                   "float32: a pT just below a threshold that float32 cannot represent fires")
 def test_threshold_not_representable_in_float32():
     """pT 22.3 stored as float32 is 22.2999992 < 22.3: neither path may fire; both must agree."""
     menu = """

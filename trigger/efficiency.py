@@ -149,7 +149,8 @@ def turn_on(events: ak.Array, menu: Menu, seed_name: str, bins: np.ndarray | Non
     - ``pt90_interp``: the reference pT (GeV) where the efficiency first reaches 0.9, linearly
       interpolated between bin centres (None if never reached);
     - ``pt90_fit``: the same from an erf fit ``a·(1 + erf((x − μ)/(√2 σ)))/2`` (None if the fit
-      fails or its plateau ``a`` stays below 0.9), with the fit parameters in ``fit``;
+      fails, its plateau ``a`` stays below 0.9 or the point lies outside the bins), with the fit
+      parameters in ``fit`` (None if the fit failed);
     - ``plateau``: the efficiency of all events with reference pT ≥ 1.5× the threshold (overflow
       included; None without such events), and ``plateau_n`` their number.
     """
@@ -157,8 +158,9 @@ def turn_on(events: ak.Array, menu: Menu, seed_name: str, bins: np.ndarray | Non
     name = reference_name(seed)
     if name is None:
         raise ValueError(f"{seed_name} has no legs or sums to take a reference from")
+    ref = reference(events, name)
     margins = Evaluator(menu.with_seeds([seed])).margins(from_events(events, electron_id))
-    return _turn_on(seed, name, reference(events, name), margins[:, 0] >= 1.0, bins)
+    return _turn_on(seed, name, ref, margins[:, 0] >= 1.0, bins)
 
 
 def turn_ons(events: ak.Array, menu: Menu, seeds: Sequence[str] | None = None,
@@ -265,6 +267,8 @@ def _erf_fit(x, eff, lo, hi, n, threshold) -> dict | None:
     pt90 = None
     if a > 0.9:
         pt90 = float(mu + math.sqrt(2.0) * sigma * special.erfinv(1.8 / a - 1.0))
+        if not x[0] - 0.5 * width <= pt90 <= x[-1] + 0.5 * width:
+            pt90 = None  # an extrapolation beyond the binned range
     return {"a": a, "mu": mu, "sigma": sigma, "pt90": pt90}
 
 

@@ -23,10 +23,18 @@ from .menu import Condition, Cross, Leg, Menu
 
 
 def ratio(value: np.ndarray, threshold: float) -> np.ndarray:
-    """value / threshold; with a zero threshold, +inf where a value exists (≥ 0)."""
+    """value / threshold in float64 (a float32 pT against a scaled threshold must not round
+    across it); with a zero threshold, +inf where a value exists (≥ 0)."""
     if threshold > 0:
-        return value / threshold
+        return np.divide(value, threshold, dtype=np.float64)
     return np.where(value >= 0, np.inf, -np.inf)
+
+
+def _and(result: np.ndarray | None, part: np.ndarray) -> np.ndarray:
+    """Minimum of the parts so far and ``part`` (``part`` may be modified: pass fresh arrays)."""
+    if result is None:
+        return part
+    return np.minimum(result, part, out=result)
 
 
 class Evaluator:
@@ -44,7 +52,7 @@ class Evaluator:
         out = np.empty((len(self.menu.seeds), inputs.n))
         for j, seed in enumerate(self.menu.seeds):
             out[j] = _condition(seed.condition, cache)
-        return out.T
+        return out.T  # (N, n_seeds), a view
 
     def decisions(self, inputs: TriggerInputs) -> np.ndarray:
         return self.margins(inputs) >= 1.0
@@ -60,31 +68,29 @@ def _count_depth(cond: Condition, depth: dict) -> None:
 
 def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
     n = cache.inputs.n
-    result = np.full(n, np.inf)
+    result = None
     if cond.legs:
-        np.minimum(result, _legs(cond.legs, cond.cross, cache), out=result)
+        result = _and(result, _legs(cond.legs, cond.cross, cache))
     for s in cond.sums:
         value = cache.inputs.sums.get(s.code)
-        if value is None:
-            value = np.zeros(n)
-        np.minimum(result, ratio(value, s.min), out=result)
+        result = _and(result, ratio(np.zeros(n) if value is None else value, s.min))
     for child in cond.all_of:
-        np.minimum(result, _condition(child, cache), out=result)
+        result = _and(result, _condition(child, cache))
     if cond.any_of:
-        best = np.full(n, -np.inf)
-        for child in cond.any_of:
+        best = _condition(cond.any_of[0], cache)
+        for child in cond.any_of[1:]:
             np.maximum(best, _condition(child, cache), out=best)
-        np.minimum(result, best, out=result)
+        result = _and(result, best)
     if cond.none_of is not None:
         fires = _condition(cond.none_of, cache) >= 1.0
-        np.minimum(result, np.where(fires, -np.inf, np.inf), out=result)
+        result = _and(result, np.where(fires, -np.inf, np.inf))
     return result
 
 
 def _legs(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") -> np.ndarray:
     if cross:
         return _assign(legs, cross, cache)
-    result = np.full(cache.inputs.n, np.inf)
+    result = None
     by_coll: dict[str, list[Leg]] = {}
     for leg in legs:
         by_coll.setdefault(leg.collection, []).append(leg)
@@ -93,9 +99,9 @@ def _legs(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") -> n
             thr = sorted((leg.pt for leg in group), reverse=True)
             top = cache.top(group[0], len(group))
             for k, t in enumerate(thr):
-                np.minimum(result, ratio(top[:, k], t), out=result)
+                result = _and(result, ratio(top[k], t))
         else:
-            np.minimum(result, _assign(tuple(group), (), cache), out=result)
+            result = _and(result, _assign(tuple(group), (), cache))
     return result
 
 
@@ -108,13 +114,15 @@ def _assign(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") ->
     for c in cross:
         idx = [c.legs] if c.legs else list(itertools.combinations(range(len(legs)), 2))
         pairs += [(i, j, c) for i, j in idx]
+    same = [(a, b) for a, b in itertools.combinations(range(len(legs)), 2)
+            if legs[a].collection == legs[b].collection]
     for combo in itertools.product(*(range(w) for w in widths)):
-        if any(legs[a].collection == legs[b].collection and combo[a] == combo[b]
-               for a, b in itertools.combinations(range(len(legs)), 2)):
-            continue
         m = np.full(cache.inputs.n, np.inf)
         for i, k in enumerate(combo):
             np.minimum(m, cand[i][0][:, k], out=m)
+        for a, b in same:  # one object cannot serve two legs (compared by position in crossing)
+            clash = cand[a][1]["rank"][:, combo[a]] == cand[b][1]["rank"][:, combo[b]]
+            m = np.where(clash, -np.inf, m)
         for i, j, c in pairs:
             ok = _cross_ok(c, cand[i][1], combo[i], cand[j][1], combo[j])
             m = np.where(ok, m, -np.inf)
@@ -171,9 +179,9 @@ class _Cache:
         return self._masks[key]
 
     def top(self, leg: Leg, n: int) -> np.ndarray:
-        """pT (GeV) of the ``n`` highest objects passing the leg's cuts, ``(N, n)``, −inf padded."""
+        """pT (GeV) of the ``n`` highest objects passing the leg's cuts, ``(n, N)``, −inf padded."""
         key = leg.cut_key()
-        if key not in self._top or self._top[key].shape[1] < n:
+        if key not in self._top or self._top[key].shape[0] < n:
             depth = max(n, self._depth.get(key, 0))
             o = self.inputs.objects[leg.collection]
             self._top[key] = top_passing(
@@ -182,7 +190,7 @@ class _Cache:
                 0.0 if leg.eta_min is None else leg.eta_min,
                 -1 if leg.quality is None else leg.quality, leg.iso, leg.charge or 0,
                 leg.object == "electron" and self.inputs.electron_id, depth)
-        return self._top[key][:, :n]
+        return self._top[key][:n]
 
     def candidates(self, leg: Leg) -> tuple[np.ndarray, dict]:
         """Dense ``(N, K)`` ratios for the leg and the candidates' fields; K is the most objects
@@ -196,8 +204,8 @@ class _Cache:
         k = min(k, GT_INPUTS[leg.collection])
         fields = {}
         ev, rk = o.event[mask], rank[mask]
-        for f in ("pt", "eta", "phi", "charge"):
-            dense = np.zeros((self.inputs.n, k), np.float64)
+        for f in ("pt", "eta", "phi", "charge", "rank"):
+            dense = np.full((self.inputs.n, k), -1.0 if f == "rank" else 0.0)
             dense[ev, rk] = getattr(o, f)[mask]
             fields[f] = dense
         valid = np.zeros((self.inputs.n, k), bool)

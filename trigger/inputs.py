@@ -85,9 +85,9 @@ def _objects(coll: ak.Array) -> Objects:
     have = set(ak.fields(flat))
     cols = {}
     for name, (src, dtype) in _FIELDS.items():
-        # A field the collection lacks reads as zeros (a stride-0 view: no memory).
+        # A field the collection lacks reads as zeros.
         cols[name] = (ak.to_numpy(flat[src]).astype(dtype, copy=False) if src in have
-                      else np.broadcast_to(np.zeros(1, dtype), (len(flat),)))
+                      else np.zeros(len(flat), dtype))
     obj = Objects(offsets, **cols)
     if not is_descending(offsets, obj.pt):  # not pT-ordered (e.g. a foreign file): sort
         order = np.lexsort((-obj.pt, obj.event))
