@@ -43,7 +43,7 @@ FORMATS = ("auto", "l1t", "nanoaod", "adc-h5")
 TREE = "Events"                     #: TTree of our ROOT files
 ROOT_METADATA = "l1t_metadata"      #: TObjString with the JSON metadata in our ROOT files
 METADATA_KEY = "l1t"                #: parquet key-value metadata key / h5 attribute
-ROW_GROUP_SIZE = 100_000            #: events per parquet row group and per ROOT basket
+ROW_GROUP_SIZE = 10_000  #: rows per parquet row group / ROOT basket: reads of a step stay small
 DEFAULT_MAPPING = Path(__file__).with_name("nanoaod_mapping.yaml")
 
 _ALL_COLLECTIONS = {**COLLECTIONS, **GEN_COLLECTIONS}

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings")
     s.add_argument("--sigma-inel", type=float, default=None,
                    help="inelastic cross section in mb (default: from the min-bias files)")
-    s.add_argument("--step-size", type=_positive_int, default=50_000,
+    s.add_argument("--step-size", type=_positive_int, default=20_000,
                    help="crossings per chunk (memory bound)")
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     s.add_argument("--workers", type=_positive_int, default=None,
