@@ -50,6 +50,9 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
            ("HardQCD:all = on", "PhaseSpace:pTHatMin = 15", "PhaseSpace:bias2Selection = on",
             "PhaseSpace:bias2SelectionPow = 4", "PhaseSpace:bias2SelectionRef = 15"),
            weighted=True, tags=("background",)),
+    Sample("qcd_pt15", "hard-QCD 2->2 with pT-hat > 15 GeV, unweighted (the ADC2021-style "
+                       "QCD background)",
+           ("HardQCD:all = on", "PhaseSpace:pTHatMin = 15"), tags=("background",)),
     Sample("a50_4l", "A(50 GeV) -> Z Z* -> 4 l (e, mu) via gg fusion (ADC2021 signal)",
            _bsm("HiggsBSM:gg2A3 = on", "36:m0 = 50", "HiggsA3:coup2Z = 1.0", "36:onMode = off",
                 "36:onIfMatch = 23 23", "23:mMin = 2", "23:onMode = off", "23:onIfAny = 11 13"),

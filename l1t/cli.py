@@ -119,6 +119,45 @@ def cmd_turn_on(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from models.anomaly_train import efficiency_table, make_default_data, train_vae
+    from models.vae import VAEConfig
+
+    out = Path(args.out)
+    data = Path(args.data) if args.data else make_default_data(out / "data", pileup=args.pileup,
+                                                               progress=not args.quiet)
+    cfg = VAEConfig(epochs=args.epochs, seed=args.seed, bits=args.bits, sparsity=args.sparsity)
+    model, meta = train_vae(data, out, cfg, n_events=args.events)
+    t = meta["training"]
+    print(f"VAE ({'QAT ' + str(args.bits) + '-bit' if args.bits else 'float'}"
+          f"{', sparsity ' + format(args.sparsity, 'g') if args.sparsity else ''}) trained on "
+          f"{t['train_events']} background crossings in {t['seconds']:.0f} s -> {out}")
+    print(efficiency_table(meta["evaluation"]))
+    return 0
+
+
+def cmd_evaluate_anomaly(args) -> int:
+    from models import anomaly_data
+    from models.anomaly_eval import evaluate
+    from models.anomaly_train import efficiency_table
+    from models.vae import AnomalyModel
+
+    words, _, _ = anomaly_data.background(args.data, args.events, seed=args.seed)
+    test = words[len(words) // 2:]
+    signals = {n: anomaly_data.signal(args.data, n) for n in anomaly_data.SIGNALS
+               if (Path(args.data) / n).exists()}
+    for path in args.model:
+        model = AnomalyModel.load(path)
+        rows = evaluate(model.scores(test), {n: model.scores(w) for n, w in signals.items()})
+        q = model.meta.get("quantization")
+        print(f"== {path} ({'QAT ' + q['layers']['mu']['weight'] if q else 'float'}; "
+              f"{len(test)} background test crossings)")
+        for score in args.scores:
+            print(f"score {score}:")
+            print(efficiency_table(rows, score))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -193,6 +232,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mapping", default=None)
     s.add_argument("--out", required=True, help="output directory (PNG + JSON)")
     s.set_defaults(func=cmd_turn_on)
+
+    s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector)")
+    s.add_argument("model", choices=["vae"])
+    s.add_argument("--out", required=True, help="model directory (encoder.h5 + model.json)")
+    s.add_argument("--data", default=None, help="directory of productions named by sample "
+                   "(default: generate a small set into OUT/data)")
+    s.add_argument("--bits", type=_positive_int, default=None,
+                   help="quantization-aware training with this weight width (default: float)")
+    s.add_argument("--sparsity", type=float, default=0.0, help="encoder pruning fraction")
+    s.add_argument("--epochs", type=_positive_int, default=30)
+    s.add_argument("--events", type=_positive_int, default=None,
+                   help="background crossings in the mix (default: all the data allows)")
+    s.add_argument("--pileup", type=float, default=200.0, help="pileup of generated data")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate-anomaly", help="signal efficiency at background FPR")
+    s.add_argument("--model", nargs="+", required=True, help="model directories")
+    s.add_argument("--data", required=True, help="directory of productions named by sample")
+    s.add_argument("--events", type=_positive_int, default=None)
+    s.add_argument("--scores", nargs="+", default=["axo"], choices=["axo", "rz", "kl"])
+    s.add_argument("--seed", type=int, default=1, help="seed of the background mix (as trained)")
+    s.set_defaults(func=cmd_evaluate_anomaly)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

@@ -1,0 +1,264 @@
+"""The VAE anomaly detector: a Dense VAE trained on background, deployed as its encoder.
+
+Encoder ``57 → 28 → 15 → (μ, log σ²)`` with an 8-dimensional latent space (the AXOL1TL v4
+shape), decoder mirrored. Loss: mean squared reconstruction error of the scaled inputs plus
+``beta`` × KL divergence to N(0, 1). Anomaly scores from the encoder alone (what runs in firmware):
+
+- ``axo``: Σ μ²  (AXOL1TL),
+- ``rz``:  Σ μ² / σ²  (the seed lecture's R_z),
+- ``kl``:  ½ Σ (μ² + σ² − 1 − log σ²)  (the KL term).
+
+With ``bits`` set the encoder is quantization-aware (QKeras): weights and biases
+``quantized_bits(bits, integer, alpha=1)`` (= ``ap_fixed<bits, integer + 1>``), hidden activations
+``quantized_relu(act_bits, act_integer)``; μ and log σ² stay un-quantized accumulator outputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from datasets.errors import L1TInputError
+
+from .anomaly_inputs import N_FEATURES, InputScaling
+
+MODEL_FORMAT = "l1t-vae-anomaly"
+MODEL_VERSION = 1
+SCORES = {"axo": "sum(mu^2) (AXOL1TL)", "rz": "sum(mu^2 / sigma^2) (R_z)",
+          "kl": "0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)"}
+
+
+@dataclass
+class VAEConfig:
+    hidden: tuple[int, ...] = (28, 15)
+    latent: int = 8
+    beta: float = 0.5
+    epochs: int = 30
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    seed: int = 1
+    bits: int | None = None          # QAT encoder weights (None: float)
+    integer: int = 2                 # integer bits of quantized_bits (ap_fixed<bits, integer+1>)
+    act_bits: int = 8
+    act_integer: int = 3
+    sparsity: float = 0.0            # unstructured magnitude pruning of the encoder
+
+
+def _tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def build(cfg: VAEConfig):
+    """Return ``(vae, encoder)`` Keras models; the encoder maps (N, 57) to [μ, log σ²]."""
+    tf = _tf()
+    from tensorflow import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    x_in = keras.Input((N_FEATURES,), name="inputs")
+    h = x_in
+    if cfg.bits:
+        from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+        q = quantized_bits(cfg.bits, cfg.integer, alpha=1)
+        for i, units in enumerate(cfg.hidden):
+            h = QDense(units, kernel_quantizer=q, bias_quantizer=q, name=f"enc_dense{i}")(h)
+            h = QActivation(quantized_relu(cfg.act_bits, cfg.act_integer), name=f"enc_relu{i}")(h)
+        mu = QDense(cfg.latent, kernel_quantizer=q, bias_quantizer=q, name="mu")(h)
+        logvar = QDense(cfg.latent, kernel_quantizer=q, bias_quantizer=q, name="logvar")(h)
+    else:
+        for i, units in enumerate(cfg.hidden):
+            h = keras.layers.Dense(units, name=f"enc_dense{i}")(h)
+            h = keras.layers.Activation("relu", name=f"enc_relu{i}")(h)
+        mu = keras.layers.Dense(cfg.latent, name="mu")(h)
+        logvar = keras.layers.Dense(cfg.latent, name="logvar")(h)
+    encoder = keras.Model(x_in, [mu, logvar], name="encoder")
+
+    class Sampling(keras.layers.Layer):
+        def call(self, inputs):
+            m, lv = inputs
+            eps = tf.random.normal(tf.shape(m), seed=cfg.seed)
+            kl = 0.5 * tf.reduce_sum(tf.square(m) + tf.exp(lv) - 1.0 - lv, axis=1)
+            self.add_loss(cfg.beta * tf.reduce_mean(kl))
+            return m + tf.exp(0.5 * lv) * eps
+
+    z = Sampling(name="sampling")([mu, logvar])
+    d = z
+    for i, units in enumerate(reversed(cfg.hidden)):
+        d = keras.layers.Dense(units, activation="relu", name=f"dec_dense{i}")(d)
+    out = keras.layers.Dense(N_FEATURES, name="reconstruction")(d)
+    vae = keras.Model(x_in, out, name="vae")
+    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
+    return vae, encoder
+
+
+def scores_from_latent(mu: np.ndarray, logvar: np.ndarray) -> dict[str, np.ndarray]:
+    """The three anomaly scores, each ``(N,)`` float64."""
+    mu = np.asarray(mu, np.float64)
+    lv = np.asarray(logvar, np.float64)
+    return {"axo": (mu**2).sum(axis=1), "rz": (mu**2 * np.exp(-lv)).sum(axis=1),
+            "kl": 0.5 * (mu**2 + np.exp(lv) - 1.0 - lv).sum(axis=1)}
+
+
+@dataclass
+class AnomalyModel:
+    """A trained anomaly encoder with its input scaling and metadata (``model.json``)."""
+
+    encoder: object
+    scaling: InputScaling
+    config: VAEConfig
+    meta: dict = field(default_factory=dict)
+
+    def latent(self, words: np.ndarray, batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+        mu, lv = self.encoder.predict(self.scaling.values(words), batch_size=batch_size, verbose=0)
+        return mu, lv
+
+    def scores(self, words: np.ndarray) -> dict[str, np.ndarray]:
+        """Anomaly scores of integer words ``(N, 57)`` (see :mod:`models.anomaly_inputs`)."""
+        return scores_from_latent(*self.latent(words))
+
+    @property
+    def quantization(self) -> dict | None:
+        if not self.config.bits:
+            return None
+        w = f"ap_fixed<{self.config.bits},{self.config.integer + 1}>"
+        a = f"ap_ufixed<{self.config.act_bits},{self.config.act_integer}>"
+        layers = {f"enc_dense{i}": {"weight": w, "bias": w, "activation": a}
+                  for i in range(len(self.config.hidden))}
+        layers.update({n: {"weight": w, "bias": w, "activation": None} for n in ("mu", "logvar")})
+        return {"input": self.scaling.input_type, "layers": layers}
+
+    def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
+        """Write ``encoder.h5`` and ``model.json`` into ``out_dir`` (each atomically)."""
+        from datasets.formats import atomic_write
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "encoder.h5", lambda p: self.encoder.save(str(p), save_format="h5"))
+        meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION,
+                "architecture": {"inputs": N_FEATURES, "hidden": list(self.config.hidden),
+                                 "latent": self.config.latent},
+                "config": asdict(self.config), "quantization": self.quantization,
+                "input_scaling": self.scaling.to_dict(), "scores": SCORES,
+                "default_score": "axo", **self.meta, **(extra or {})}
+        self.meta = {k: v for k, v in meta.items()}
+        atomic_write(out / "model.json",
+                     lambda p: Path(p).write_text(json.dumps(meta, indent=1, default=_plain)))
+        return out
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> "AnomalyModel":
+        """Load a saved model; a missing or malformed file is an :class:`L1TInputError`."""
+        d = Path(model_dir)
+        path = d / "model.json"
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise L1TInputError(path, "no model.json: not an l1t anomaly model directory") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise L1TInputError(path, f"corrupt JSON ({err})") from None
+        if meta.get("format") != MODEL_FORMAT:
+            raise L1TInputError(path, f"format is {meta.get('format')!r}, expected {MODEL_FORMAT!r}",
+                                "format")
+        if meta.get("version", 0) > MODEL_VERSION:
+            raise L1TInputError(path, f"model version {meta['version']} is newer than this l1t "
+                                f"({MODEL_VERSION})", "version")
+        try:
+            cfg = VAEConfig(**{**meta["config"], "hidden": tuple(meta["config"]["hidden"])})
+            scaling = InputScaling.from_dict(meta["input_scaling"])
+        except (KeyError, TypeError) as err:
+            raise L1TInputError(path, f"missing or malformed field ({err})", "config") from None
+        _tf()
+        from qkeras.utils import _add_supported_quantized_objects
+        from tensorflow import keras
+
+        objects: dict = {}
+        _add_supported_quantized_objects(objects)
+        h5 = d / "encoder.h5"
+        try:
+            encoder = keras.models.load_model(str(h5), custom_objects=objects, compile=False)
+        except (OSError, ValueError) as err:
+            raise L1TInputError(h5, f"cannot load the encoder ({str(err).splitlines()[0][:200]})") \
+                from None
+        return cls(encoder, scaling, cfg, meta)
+
+
+def _plain(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(type(x).__name__)
+
+
+def train(train_words: np.ndarray, cfg: VAEConfig, val_words: np.ndarray | None = None,
+          scaling: InputScaling | None = None, verbose: int = 0) -> tuple[AnomalyModel, dict]:
+    """Train a VAE on background words ``(N, 57)``; returns the model and the loss history.
+
+    Float first; with ``cfg.bits`` the quantized encoder starts from the float weights and the
+    whole VAE is fine-tuned (quantization-aware) for the same number of epochs. With
+    ``cfg.sparsity`` the encoder's Dense kernels are pruned by magnitude and kept pruned.
+    """
+    tf = _tf()
+    tf.config.experimental.enable_op_determinism()
+    scaling = scaling or InputScaling.fit(train_words)
+    x = scaling.values(train_words)
+    xv = scaling.values(val_words) if val_words is not None else None
+    float_cfg = VAEConfig(**{**asdict(cfg), "bits": None})
+    vae, encoder = build(float_cfg)
+    history = _fit(vae, x, xv, cfg, verbose)
+    if cfg.bits:
+        qvae, qenc = build(cfg)
+        for layer in qvae.layers:
+            if layer.get_weights():
+                layer.set_weights(vae.get_layer(layer.name).get_weights())
+        qhist = _fit(qvae, x, xv, cfg, verbose)
+        history = {"float": history, "qat": qhist}
+        vae, encoder = qvae, qenc
+    if cfg.sparsity > 0:
+        history["pruning"] = _prune_encoder(vae, encoder, x, xv, cfg, verbose)
+    return AnomalyModel(encoder, scaling, cfg), history
+
+
+def _fit(vae, x, xv, cfg: VAEConfig, verbose: int, callbacks=()) -> dict:
+    hist = vae.fit(x, x, validation_data=None if xv is None else (xv, xv), epochs=cfg.epochs,
+                   batch_size=cfg.batch_size, shuffle=True, verbose=verbose,
+                   callbacks=list(callbacks))
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def _prune_encoder(vae, encoder, x, xv, cfg: VAEConfig, verbose: int) -> dict:
+    """Magnitude pruning of the encoder kernels to ``cfg.sparsity``, masks kept while the VAE is
+    fine-tuned (the mask is re-applied after every batch)."""
+    _tf()
+    from tensorflow import keras
+
+    kernels = [l for l in encoder.layers if hasattr(l, "kernel")]
+    masks = []
+    for layer in kernels:
+        w = layer.get_weights()
+        k = np.abs(w[0])
+        cut = np.quantile(k, cfg.sparsity)
+        mask = (k > cut).astype(np.float32)
+        w[0] = w[0] * mask
+        layer.set_weights(w)
+        masks.append(mask)
+
+    class KeepMask(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for layer, mask in zip(kernels, masks):
+                w = layer.get_weights()
+                w[0] = w[0] * mask
+                layer.set_weights(w)
+
+    hist = _fit(vae, x, xv, VAEConfig(**{**asdict(cfg), "epochs": max(cfg.epochs // 3, 1)}),
+                verbose, [KeepMask()])
+    zero = sum(float((l.get_weights()[0] == 0).sum()) for l in kernels)
+    total = sum(l.get_weights()[0].size for l in kernels)
+    hist["sparsity"] = zero / total
+    return hist
