@@ -158,6 +158,35 @@ def cmd_evaluate_anomaly(args) -> int:
     return 0
 
 
+def cmd_tune_anomaly(args) -> int:
+    from datasets.inputs import expand_inputs
+    from trigger.anomaly import pure_efficiencies, working_points, write_menu, zero_bias_scores
+    from trigger.menu import load_menu
+
+    scores = zero_bias_scores(args.model, expand_inputs(args.input), args.score)
+    wps = working_points(scores, args.target_rates, args.bunches, args.score)
+    path = write_menu(wps, args.model, args.out, args.score, args.menu)
+    print(f"{'seed':22s} {'target [kHz]':>12s} {'threshold':>12s} {'interval':>25s} {'rate [kHz]':>20s}")
+    for w in wps:
+        flag = " *" if w["low_statistics"] else ""
+        print(f"{w['seed']:22s} {w['target_khz']:12g} {w['threshold']:12.5g} "
+              f"{w['threshold_low']:12.5g}..{w['threshold_high']:<12.5g} "
+              f"{w['rate_khz']:9.2f} ± {w['rate_err_khz']:7.2f}{flag}")
+    print(f"({len(scores)} zero-bias crossings; * fewer than 10 fired) -> menu {path}")
+    if args.signal:
+        menu = load_menu(path)
+        signals = {Path(p).name: expand_inputs([p]) for p in args.signal}
+        rows = pure_efficiencies(menu, wps, signals)
+        print(f"\n{'signal':14s} {'menu eff':>9s} " + " ".join(
+            f"{w['seed'] + ' eff / pure':>34s}" for w in wps))
+        for r in rows:
+            cells = [f"{100 * r[w['seed']]['efficiency']:15.2f}% / {100 * r[w['seed']]['pure_efficiency']:6.2f}%"
+                     for w in wps]
+            print(f"{r['signal']:14s} {100 * r['menu_efficiency']:8.2f}% " + " ".join(
+                f"{c:>34s}" for c in cells))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -257,9 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="seed of the background mix (as trained)")
     s.set_defaults(func=cmd_evaluate_anomaly)
 
+    s = sub.add_parser("tune-anomaly", help="anomaly-score thresholds at target rates -> menu")
+    s.add_argument("--model", required=True, help="anomaly model directory")
+    s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
+    s.add_argument("--target-rates", type=_rate_list, required=True, help="kHz, e.g. 1,5,10")
+    s.add_argument("--out", required=True, help="menu YAML to write (base menu + anomaly seeds)")
+    s.add_argument("--menu", default=None, help="base menu (default: the seed lecture's menu)")
+    s.add_argument("--score", default="axo", choices=["axo", "rz", "kl"])
+    s.add_argument("--bunches", type=_positive_int, default=2808)
+    s.add_argument("--signal", nargs="+", default=None,
+                   help="signal productions: print efficiency and pure efficiency per WP")
+    s.set_defaults(func=cmd_tune_anomaly)
+
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
-    s.add_argument("--events", type=_positive_int, default=1000)
+    s.add_argument("--events", type=_positive_int, default=20000, help="zero-bias crossings")
     s.add_argument("--pileup", type=float, default=200.0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--quiet", action="store_true")

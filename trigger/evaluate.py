@@ -57,6 +57,39 @@ class Evaluator:
     def decisions(self, inputs: TriggerInputs) -> np.ndarray:
         return self.margins(inputs) >= 1.0
 
+    @property
+    def anomaly_scores(self) -> set[tuple[str, str]]:
+        """(model directory, score) pairs the menu needs."""
+        out: set = set()
+        for seed in self.menu.seeds:
+            _collect_anomaly(seed.condition, out)
+        return out
+
+    def prepare(self, events, inputs: TriggerInputs) -> TriggerInputs:
+        """Compute the anomaly scores the menu needs from ``events`` into ``inputs.scores``."""
+        for model_dir, score in self.anomaly_scores:
+            inputs.scores[(model_dir, score)] = anomaly_scores(model_dir, events)[score]
+        return inputs
+
+
+def _collect_anomaly(cond: Condition, out: set) -> None:
+    out.update((a.model, a.score) for a in cond.anomaly)
+    for child in (*cond.all_of, *cond.any_of, *([cond.none_of] if cond.none_of else [])):
+        _collect_anomaly(child, out)
+
+
+_MODELS: dict = {}
+
+
+def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
+    """Scores of a saved anomaly model on schema events (the model is loaded once per process)."""
+    from models.anomaly_inputs import event_words
+    from models.vae import AnomalyModel
+
+    if model_dir not in _MODELS:
+        _MODELS[model_dir] = AnomalyModel.load(model_dir)
+    return _MODELS[model_dir].scores(event_words(events))
+
 
 def _count_depth(cond: Condition, depth: dict) -> None:
     keys = [leg.cut_key() for leg in cond.legs]
@@ -74,6 +107,8 @@ def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
     for s in cond.sums:
         value = cache.inputs.sums.get(s.code)
         result = _and(result, ratio(np.zeros(n) if value is None else value, s.min))
+    for a in cond.anomaly:
+        result = _and(result, ratio(cache.inputs.scores[(a.model, a.score)], a.min))
     for child in cond.all_of:
         result = _and(result, _condition(child, cache))
     if cond.any_of:

@@ -23,7 +23,7 @@ from . import prescale
 from .evaluate import Evaluator
 from .inputs import from_events
 from .menu import Menu
-from .rates import Group, Tally
+from .rates import Group, Tally, scan_axes
 
 DEFAULT_STEP = 20_000
 #: Default pT-hat (GeV) above which weighted QCD replaces the zero-bias crossings.
@@ -60,7 +60,8 @@ def count_fired(job: RateJob, path: str) -> np.ndarray:
     total = np.zeros(len(job.menu.seeds), np.int64)
     electron_id = bool(read_metadata(path))
     for chunk in iter_events([path], job.step_size, job.fmt, job.mapping):
-        total += (ev.margins(from_events(chunk, electron_id)) >= 1.0).sum(axis=0)
+        inputs = ev.prepare(chunk, from_events(chunk, electron_id))
+        total += (ev.margins(inputs) >= 1.0).sum(axis=0)
     return total
 
 
@@ -70,13 +71,13 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
     menu = job.menu
     ev = Evaluator(menu)
     units = prescale.prescale_units([s.prescale for s in menu.seeds])
-    refs = np.array([s.reference_threshold or 0.0 for s in menu.seeds])
+    refs, steps = scan_axes(menu)
     before = np.zeros(len(menu.seeds), np.int64) if counts_before is None else counts_before.copy()
     start = before.copy()
     groups: dict[float, Group] = {}
     electron_id = bool(read_metadata(path))
     for chunk in iter_events([path], job.step_size, job.fmt, job.mapping):
-        margins = ev.margins(from_events(chunk, electron_id))
+        margins = ev.margins(ev.prepare(chunk, from_events(chunk, electron_id)))
         fired = margins >= 1.0
         kept = prescale.apply(fired, units, before)
         before += fired.sum(axis=0)
@@ -85,7 +86,7 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
         sigma = np.asarray(chunk.sigma_mb, np.float64)
         for value in np.unique(mu):
             sel = mu == value
-            g = groups.setdefault(float(value), Group(float(value), Tally(len(menu.seeds), refs)))
+            g = groups.setdefault(float(value), Group(float(value), Tally(len(menu.seeds), refs, steps)))
             if kind == "zero_bias":
                 counted = None
                 if job.stitch_pthat is not None:
@@ -96,7 +97,7 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
             else:
                 hard = np.asarray(chunk.pthat, np.float64)[sel] >= job.stitch_pthat
                 if g.qcd is None:
-                    g.qcd = Tally(len(menu.seeds), refs)
+                    g.qcd = Tally(len(menu.seeds), refs, steps)
                 g.qcd.add(margins[sel], kept[sel], np.where(hard, weight[sel], 0.0))
                 g.qcd_all_w += float(weight[sel].sum())
                 g.qcd_sigma_mb = float(sigma[sel].max())

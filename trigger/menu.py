@@ -11,6 +11,8 @@ Grammar of a seed (every part optional; the parts present must all hold, i.e. AN
         - {legs: [0, 1], dr: [min, max], mass: [min, max] GeV, deta: max, opposite_charge: true}
       sums:
         - {type: ETT|HT|MET|MHT|METHF, min: GeV}
+      anomaly:               # an anomaly-score cut: fires when score >= min
+        - {model: DIR (relative to the menu file), score: axo|rz|kl, min: threshold}
       and: [condition, ...]  # conditions have the same grammar as a seed, without prescale
       or: [condition, ...]
       not: condition
@@ -75,19 +77,37 @@ class SumCut:
 
 
 @dataclass(frozen=True)
+class AnomalyCut:
+    """A cut on the score of a saved anomaly model (``models.vae.AnomalyModel``)."""
+
+    model: str          # model directory (absolute)
+    score: str
+    min: float
+
+
+@dataclass(frozen=True)
 class Condition:
     legs: tuple[Leg, ...] = ()
     cross: tuple[Cross, ...] = ()
     sums: tuple[SumCut, ...] = ()
+    anomaly: tuple[AnomalyCut, ...] = ()
     all_of: tuple["Condition", ...] = ()
     any_of: tuple["Condition", ...] = ()
     none_of: "Condition | None" = None
 
     def thresholds(self) -> list[float]:
         """All thresholds, depth first (the first is the seed's reference threshold)."""
-        out = [leg.pt for leg in self.legs] + [s.min for s in self.sums]
+        out = [leg.pt for leg in self.legs] + [s.min for s in self.sums] + \
+            [a.min for a in self.anomaly]
         for child in (*self.all_of, *self.any_of):
             out += child.thresholds()
+        return out
+
+    def threshold_is_score(self) -> list[bool]:
+        """For each of :meth:`thresholds`: True for an anomaly-score threshold (not in GeV)."""
+        out = [False] * (len(self.legs) + len(self.sums)) + [True] * len(self.anomaly)
+        for child in (*self.all_of, *self.any_of):
+            out += child.threshold_is_score()
         return out
 
     def scaled(self, factor: float) -> "Condition":
@@ -95,6 +115,7 @@ class Condition:
         return Condition(
             tuple(Leg(**{**leg.__dict__, "pt": leg.pt * factor}) for leg in self.legs),
             self.cross, tuple(SumCut(s.type, s.min * factor) for s in self.sums),
+            tuple(AnomalyCut(a.model, a.score, a.min * factor) for a in self.anomaly),
             tuple(c.scaled(factor) for c in self.all_of),
             tuple(c.scaled(factor) for c in self.any_of), self.none_of)
 
@@ -111,6 +132,11 @@ class Seed:
         """The threshold a rate scan moves (all thresholds scale together with it)."""
         t = self.condition.thresholds()
         return t[0] if t else None
+
+    @property
+    def reference_is_score(self) -> bool:
+        kinds = self.condition.threshold_is_score()
+        return bool(kinds and kinds[0])
 
 
 @dataclass(frozen=True)
@@ -250,14 +276,16 @@ class _Parser:
     def condition(self, mapping, where, line=0, extra=()) -> Condition:
         if not isinstance(mapping, dict):
             raise L1TInputError(self.source, f"line {line}: a condition is a mapping", where)
-        self.keys(mapping, {"legs", "cross", "sums", "and", "or", "not", *extra}, where)
-        if not any(k in mapping for k in ("legs", "sums", "and", "or", "not")):
+        self.keys(mapping, {"legs", "cross", "sums", "anomaly", "and", "or", "not", *extra}, where)
+        if not any(k in mapping for k in ("legs", "sums", "anomaly", "and", "or", "not")):
             raise L1TInputError(self.source, f"line {getattr(mapping, 'line', line)}: empty "
-                                "condition (give legs, sums, and, or or not)", where)
+                                "condition (give legs, sums, anomaly, and, or or not)", where)
         legs = tuple(self.leg(x, mapping, f"{where}.legs[{i}]")
                      for i, x in enumerate(self.listof(mapping, "legs", where)))
         sums = tuple(self.sum(x, mapping, f"{where}.sums[{i}]")
                      for i, x in enumerate(self.listof(mapping, "sums", where)))
+        anomaly = tuple(self.anomaly(x, mapping, f"{where}.anomaly[{i}]")
+                        for i, x in enumerate(self.listof(mapping, "anomaly", where)))
         cross_raw = mapping.get("cross", [])
         cross_list = [cross_raw] if isinstance(cross_raw, dict) else self.listof(mapping, "cross", where)
         cross = tuple(self.cross(x, mapping, f"{where}.cross[{i}]", len(legs))
@@ -270,7 +298,7 @@ class _Parser:
                        for i, x in enumerate(self.listof(mapping, "or", where)))
         none_of = (self.condition(mapping["not"], f"{where}.not", self.line(mapping, "not"))
                    if "not" in mapping else None)
-        return Condition(legs, cross, sums, all_of, any_of, none_of)
+        return Condition(legs, cross, sums, anomaly, all_of, any_of, none_of)
 
     def listof(self, mapping, key, where) -> list:
         v = mapping.get(key, [])
@@ -316,6 +344,25 @@ class _Parser:
         if "min" not in x:
             self.fail(x, "type", "a sum cut needs min", f"{where}.min")
         return SumCut(x["type"], self.number(x, "min", where))
+
+    def anomaly(self, x, parent, where) -> AnomalyCut:
+        if not isinstance(x, dict):
+            self.fail(parent, "anomaly", "an anomaly cut is a mapping {model, score, min}", where)
+        self.keys(x, {"model", "score", "min"}, where)
+        for key in ("model", "min"):
+            if key not in x:
+                self.fail(x, "model", f"an anomaly cut needs {key}", f"{where}.{key}")
+        score = x.get("score", "axo")
+        if score not in ("axo", "rz", "kl"):
+            self.fail(x, "score", f"unknown score {score!r} (known: axo, rz, kl)", f"{where}.score")
+        model = Path(str(x["model"]))
+        if not model.is_absolute():
+            base = Path(self.source).parent if self.source not in ("menu", "") else Path.cwd()
+            model = (base / model).resolve()
+        if not (model / "model.json").exists():
+            self.fail(x, "model", f"no anomaly model at {model} (model.json missing)",
+                      f"{where}.model")
+        return AnomalyCut(str(model), score, self.number(x, "min", where))
 
     def cross(self, x, parent, where, n_legs) -> Cross:
         if not isinstance(x, dict):

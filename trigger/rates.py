@@ -28,12 +28,24 @@ SCAN_LSB = 0.5  # GeV: thresholds are hardware words in 0.5 GeV steps
 LOW_STATISTICS = 10
 
 
-def scan_step(reference: float | None) -> float:
-    """Scan bin width (GeV) for a seed: 0.5 GeV, wider when 4× the threshold needs it."""
+def scan_step(reference: float | None, lsb: float | None = SCAN_LSB) -> float:
+    """Scan bin width for a seed: 0.5 GeV (the pT word), wider when 4× the threshold needs it;
+    with ``lsb=None`` (a threshold that is not in GeV, e.g. an anomaly score) 4× the threshold in
+    ``SCAN_BINS`` bins."""
     if not reference:
         return SCAN_LSB
+    if lsb is None:
+        return 4.0 * reference / SCAN_BINS
     top = max(4.0 * reference, reference + 100.0)
-    return SCAN_LSB * math.ceil(top / (SCAN_BINS * SCAN_LSB))
+    return lsb * math.ceil(top / (SCAN_BINS * lsb))
+
+
+def scan_axes(menu) -> tuple[np.ndarray, np.ndarray]:
+    """Reference threshold (0: no scan) and scan bin width of every seed, ``(S,)`` each."""
+    refs = np.array([s.reference_threshold or 0.0 for s in menu.seeds])
+    steps = np.array([scan_step(s.reference_threshold, None if s.reference_is_score else SCAN_LSB)
+                      for s in menu.seeds])
+    return refs, steps
 
 
 @dataclass
@@ -42,6 +54,7 @@ class Tally:
 
     n_seeds: int
     references: np.ndarray                      # (S,) reference thresholds (0: no scan)
+    steps: np.ndarray                           # (S,) scan bin widths
     n: int = 0
     w: float = 0.0
     w2: float = 0.0
@@ -58,10 +71,6 @@ class Tally:
         self.arrays.setdefault("scan_w", np.zeros((s, SCAN_BINS)))
         self.arrays.setdefault("scan_w2", np.zeros((s, SCAN_BINS)))
         self.arrays.setdefault("scan_n", np.zeros((s, SCAN_BINS)))
-
-    @property
-    def steps(self) -> np.ndarray:
-        return np.array([scan_step(r) for r in self.references])
 
     def add(self, margins: np.ndarray, kept: np.ndarray, weights: np.ndarray,
             counted: np.ndarray | None = None) -> None:
@@ -225,6 +234,7 @@ def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
     """All numbers of a rates job (kHz): per seed, total, overlaps, scans, target thresholds,
     rate vs pileup. ``groups`` from :func:`trigger.job.run`."""
     scale = bunches * LHC_REVOLUTION_KHZ
+    _, steps = scan_axes(menu)
     for g in groups:
         _cumulate_scans(g.zero_bias)
         if g.qcd is not None:
@@ -255,9 +265,9 @@ def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
             "reference_threshold": ref,
         }
         if ref > 0:
-            thresholds = np.arange(SCAN_BINS) * scan_step(ref)
+            thresholds = np.arange(SCAN_BINS) * steps[j]
             top = int(np.max(np.flatnonzero(scan[j] > 0), initial=0)) + 2
-            keep = slice(0, min(max(top, int(2 * ref / scan_step(ref)) + 1), SCAN_BINS))
+            keep = slice(0, min(max(top, int(2 * ref / steps[j]) + 1), SCAN_BINS))
             entry["scan"] = {"threshold": thresholds[keep].tolist(),
                              "rate_khz": scan[j][keep].tolist(),
                              "rate_err_khz": scan_err[j][keep].tolist()}

@@ -2,8 +2,11 @@
 
 1. Samples at ⟨μ⟩ = 200: zero-bias (min-bias) crossings, weighted hard-QCD crossings for the
    rate tails, and Z→ℓℓ as a signal; an L1 object summary of each.
-2. The default menu's rate table on the zero-bias crossings stitched with the weighted QCD ones.
-Later steps add the anomaly model, firmware and the stream.
+2. A small VAE anomaly detector (6-bit QAT encoder) trained on the ADC2021-style background mix,
+   or the one trained by an earlier run; its 5 kHz working point tuned on the zero-bias crossings.
+3. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
+   weighted QCD crossings.
+Later steps add firmware and the stream.
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from pathlib import Path
 from datasets.inputs import expand_inputs, read_inputs
 from datasets.production import produce
 from datasets.summary import format_summary, object_summary
+from models.anomaly_train import efficiency_table, make_default_data, train_vae
+from models.vae import VAEConfig
+from trigger.anomaly import working_points, write_menu, zero_bias_scores
 from trigger.job import RateJob, run
 from trigger.menu import load_menu
 from trigger.rates import summarize
@@ -21,19 +27,20 @@ from trigger.report import rate_table_text, write_rates
 #: pT-hat above which the weighted QCD sample replaces zero-bias crossings at μ = 200, where
 #: P(≥ 1 interaction above it) is a few per cent (30 GeV would give 36%).
 DEMO_STITCH_PTHAT = 60.0
+DEMO_ANOMALY_RATE = 5.0  # kHz
 
 
-def run_demo(out_dir: str | Path = "demo-out", events: int = 1000, pileup: float = 200.0,
+def run_demo(out_dir: str | Path = "demo-out", events: int = 20000, pileup: float = 200.0,
              seed: int = 1, progress: bool = True, echo=print) -> dict:
     """Run the demo into ``out_dir`` (resumes if rerun) and print what it made."""
     out = Path(out_dir)
     result = {}
     cache = out / ".cache"
-    for sample, n in (("minbias", events), ("qcd", max(events // 2, 50)),
-                      ("z_ll", max(events // 4, 50))):
+    for sample, n in (("minbias", events), ("qcd", max(events // 20, 50)),
+                      ("z_ll", max(events // 40, 50))):
         t0 = time.perf_counter()
         manifest = produce(sample, n, out / sample, pileup=pileup, seed=seed,
-                           chunk_size=max(n // 2, 25), pool_size=2000, progress=progress,
+                           chunk_size=max(min(n // 2, 5000), 25), pool_size=2000, progress=progress,
                            cache_dir=cache)
         dt = time.perf_counter() - t0
         events_ = read_inputs([out / sample])
@@ -43,7 +50,26 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 1000, pileup: float
         echo(format_summary(rows))
         result[sample] = {"manifest": manifest, "summary": rows}
 
-    menu = load_menu()
+    model_dir = out / "vae"
+    if not (model_dir / "model.json").exists():
+        t0 = time.perf_counter()
+        data = make_default_data(out / "anomaly-data", pileup=pileup, seed=seed + 10,
+                                 progress=progress)
+        _, meta = train_vae(data, model_dir, VAEConfig(bits=6, seed=seed))
+        echo(f"\n== VAE anomaly encoder (QAT 6-bit) trained on "
+             f"{meta['training']['train_events']} background crossings in "
+             f"{time.perf_counter() - t0:.0f} s -> {model_dir}")
+        echo(efficiency_table(meta["evaluation"]))
+    else:
+        echo(f"\n== VAE anomaly encoder: reusing {model_dir}")
+    scores = zero_bias_scores(model_dir, expand_inputs([out / "minbias"]))
+    wps = working_points(scores, [DEMO_ANOMALY_RATE])
+    menu_path = write_menu(wps, model_dir, out / "menu_with_axo.yaml")
+    w = wps[0]
+    echo(f"{w['seed']}: score >= {w['threshold']:.4g} for {w['target_khz']:g} kHz "
+         f"({w['crossings_fired']} of {w['zero_bias_crossings']} zero-bias crossings) -> {menu_path}")
+
+    menu = load_menu(menu_path)
     job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)
     groups = run(job, expand_inputs([out / "minbias", out / "qcd"]))
     summary = summarize(groups, menu, targets_khz=(10.0,))
