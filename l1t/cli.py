@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
-    s.add_argument("--events", type=_positive_int, default=20000, help="zero-bias crossings")
+    s.add_argument("--events", type=_positive_int, default=10000, help="zero-bias crossings")
     s.add_argument("--pileup", type=float, default=200.0)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--quiet", action="store_true")

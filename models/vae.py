@@ -233,32 +233,19 @@ def _fit(vae, x, xv, cfg: VAEConfig, verbose: int, callbacks=()) -> dict:
 
 
 def _prune_encoder(vae, encoder, x, xv, cfg: VAEConfig, verbose: int) -> dict:
-    """Magnitude pruning of the encoder kernels to ``cfg.sparsity``, masks kept while the VAE is
-    fine-tuned (the mask is re-applied after every batch)."""
-    _tf()
-    from tensorflow import keras
+    """Magnitude pruning of the encoder kernels to ``cfg.sparsity`` (one-shot, per layer), the
+    masks kept while the VAE is fine-tuned (:class:`models.pruning.MaskCallback`)."""
+    from .pruning import MaskCallback, overall_sparsity
 
-    kernels = [l for l in encoder.layers if hasattr(l, "kernel")]
-    masks = []
-    for layer in kernels:
-        w = layer.get_weights()
-        k = np.abs(w[0])
-        cut = np.quantile(k, cfg.sparsity)
-        mask = (k > cut).astype(np.float32)
-        w[0] = w[0] * mask
-        layer.set_weights(w)
-        masks.append(mask)
-
-    class KeepMask(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            for layer, mask in zip(kernels, masks):
-                w = layer.get_weights()
-                w[0] = w[0] * mask
-                layer.set_weights(w)
-
+    masks = {}
+    for layer in encoder.layers:
+        if getattr(layer, "kernel", None) is None:
+            continue
+        k = np.abs(layer.get_weights()[0])
+        masks[layer.name] = (k > np.quantile(k, cfg.sparsity), None)
+    keep = MaskCallback(vae, masks)
+    keep.apply()
     hist = _fit(vae, x, xv, VAEConfig(**{**asdict(cfg), "epochs": max(cfg.epochs // 3, 1)}),
-                verbose, [KeepMask()])
-    zero = sum(float((l.get_weights()[0] == 0).sum()) for l in kernels)
-    total = sum(l.get_weights()[0].size for l in kernels)
-    hist["sparsity"] = zero / total
+                verbose, [keep])
+    hist["sparsity"] = overall_sparsity(encoder)
     return hist

@@ -70,3 +70,32 @@ def test_rates_and_turn_on_commands(tmp_path, capsys):
     # A signal sample is not a rate input: one line, exit 2, nothing written.
     assert main(["rates", "--input", str(sig), "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
+    from datasets.production import produce
+
+    data = tmp_path / "data"
+    for sample, n in (("w_lnu", 120), ("qcd_pt15", 160), ("z_ll", 40), ("ttbar", 10),
+                      ("a50_4l", 40), ("minbias", 80)):
+        produce(sample, n, data / sample, pileup=5, seed=2, chunk_size=n, pool_size=60,
+                progress=False, cache_dir=data / ".cache")
+    model = tmp_path / "vae"
+    assert main(["train", "vae", "--data", str(data), "--out", str(model), "--epochs", "2",
+                 "--bits", "6", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "QAT 6-bit" in out and "a50_4l" in out
+    assert (model / "encoder.h5").exists() and (model / "model.json").exists()
+    assert main(["evaluate-anomaly", "--model", str(model), "--data", str(data)]) == 0
+    assert "a50_4l" in capsys.readouterr().out
+    menu = tmp_path / "menu.yaml"
+    assert main(["tune-anomaly", "--model", str(model), "--input", str(data / "minbias"),
+                 "--target-rates", "20000,5000", "--out", str(menu),
+                 "--signal", str(data / "a50_4l")]) == 0
+    text = capsys.readouterr().out
+    assert "L1_AXO_Loose" in text and "L1_AXO_Tight" in text and "pure" in text
+    assert "L1_AXO_Tight" in menu.read_text()
+    # A model directory without model.json: one line, exit 2.
+    assert main(["tune-anomaly", "--model", str(tmp_path), "--input", str(data / "minbias"),
+                 "--target-rates", "5", "--out", str(tmp_path / "x.yaml")]) == 2
+    assert not (tmp_path / "x.yaml").exists()

@@ -28,9 +28,12 @@ from trigger.report import rate_table_text, write_rates
 #: P(≥ 1 interaction above it) is a few per cent (30 GeV would give 36%).
 DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
+#: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
+DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
+                     "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
 
 
-def run_demo(out_dir: str | Path = "demo-out", events: int = 20000, pileup: float = 200.0,
+def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: float = 200.0,
              seed: int = 1, progress: bool = True, echo=print) -> dict:
     """Run the demo into ``out_dir`` (resumes if rerun) and print what it made."""
     out = Path(out_dir)
@@ -54,7 +57,7 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 20000, pileup: floa
     if not (model_dir / "model.json").exists():
         t0 = time.perf_counter()
         data = make_default_data(out / "anomaly-data", pileup=pileup, seed=seed + 10,
-                                 progress=progress)
+                                 sizes=DEMO_ANOMALY_DATA, progress=progress)
         _, meta = train_vae(data, model_dir, VAEConfig(bits=6, seed=seed))
         echo(f"\n== VAE anomaly encoder (QAT 6-bit) trained on "
              f"{meta['training']['train_events']} background crossings in "
