@@ -136,6 +136,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    from models.anomaly_train import scan_vae
+    from models.vae import VAEConfig
+
+    result = scan_vae(args.data, args.out, VAEConfig(epochs=args.epochs, seed=args.seed),
+                      bits=tuple(args.bits), sparsities=tuple(args.sparsity), fpr=args.fpr)
+    print(f"figure of merit: mean signal efficiency at background FPR {args.fpr:g} "
+          f"({result['test_events']} background test crossings)")
+    print(f"{'bits':>6s} {'QAT':>8s} {'float':>8s}")
+    for r in result["bits"]:
+        print(f"{r['bits']:6d} {100 * r['value']:7.2f}% {100 * r['float_value']:7.2f}%")
+    print(f"{'sparsity':>8s} {'measured':>9s} {'value':>8s}")
+    for r in result["sparsity"]:
+        print(f"{r['sparsity']:8.2f} {r['measured_sparsity']:9.3f} {100 * r['value']:7.2f}%")
+    print("-> " + ", ".join(str(p) for pair in result["paths"].values() for p in pair))
+    return 0
+
+
 def cmd_evaluate_anomaly(args) -> int:
     from models import anomaly_data
     from models.anomaly_eval import evaluate
@@ -277,6 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("scan", help="figure of merit vs bit width and vs sparsity")
+    s.add_argument("model", choices=["vae"])
+    s.add_argument("--data", required=True, help="directory of productions named by sample")
+    s.add_argument("--out", required=True, help="output directory (CSV + PNG)")
+    s.add_argument("--bits", type=int, nargs="+", default=[4, 6, 8, 10, 12])
+    s.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.5, 0.75, 0.9])
+    s.add_argument("--fpr", type=float, default=1e-3)
+    s.add_argument("--epochs", type=_positive_int, default=30)
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("evaluate-anomaly", help="signal efficiency at background FPR")
     s.add_argument("--model", nargs="+", required=True, help="model directories")

@@ -65,3 +65,52 @@ def efficiency_table(rows: list[dict], score: str = "axo", fprs=(1e-5, 1e-4)) ->
         lines.append(f"{r['signal']:14s} {r['auc']:6.3f} " + " ".join(f"{c:>16s}" for c in cells))
     lines.append("(† FPR below 1/N_background: threshold = the highest background score)")
     return "\n".join(lines)
+
+
+def scan_vae(data_dir: str | Path, out_dir: str | Path, base: VAEConfig,
+             bits: tuple[int, ...] = (4, 6, 8, 10, 12), sparsities: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9),
+             fpr: float = 1e-3, n_events: int | None = None) -> dict:
+    """Figure of merit (mean signal efficiency at background ``fpr``, ``axo`` score) of the VAE
+    encoder vs weight bit width (QAT) and vs encoder sparsity (float); CSV + PNG into ``out_dir``."""
+    from dataclasses import replace
+
+    from .anomaly_eval import efficiency_at_fpr
+    from .scan import scan_bits, scan_sparsity, write_scan
+
+    words, _, _ = anomaly_data.background(data_dir, n_events, seed=base.seed)
+    half = len(words) // 2
+    train_w, test_w = words[:half], words[half:]
+    signals = {n: anomaly_data.signal(data_dir, n) for n in anomaly_data.SIGNALS
+               if (Path(data_dir) / n).exists()}
+    def fom(model: AnomalyModel) -> float:
+        b = model.scores(test_w)["axo"]
+        return float(np.mean([efficiency_at_fpr(b, model.scores(w)["axo"], fpr)["efficiency"]
+                              for w in signals.values()]))
+
+    def by_bits(b: int) -> AnomalyModel:
+        return train(train_w, replace(base, bits=b))[0]
+
+    rows_bits = scan_bits(by_bits, fom, bits)
+    float_model, _ = train(train_w, replace(base, bits=None))
+    float_fom = fom(float_model)
+    for r in rows_bits:
+        r["float_value"] = float_fom
+    sparsity_models: dict[float, AnomalyModel] = {}
+
+    def build_sparse(s: float):
+        sparsity_models[s], _ = train(train_w, replace(base, bits=None, sparsity=s))
+        return sparsity_models[s].encoder
+
+    def eval_sparse(encoder) -> float:
+        model = next(m for m in sparsity_models.values() if m.encoder is encoder)
+        return fom(model)
+
+    rows_sparse = scan_sparsity(build_sparse, eval_sparse, sparsities)
+    out = Path(out_dir)
+    label = f"mean signal efficiency at FPR {fpr:g}"
+    paths = {"bits": write_scan(rows_bits, out / "scan_bits.csv", out / "scan_bits.png",
+                                "encoder weight bits (QAT)", label),
+             "sparsity": write_scan(rows_sparse, out / "scan_sparsity.csv",
+                                    out / "scan_sparsity.png", "encoder sparsity", label)}
+    return {"bits": rows_bits, "sparsity": rows_sparse, "paths": paths, "fpr": fpr,
+            "test_events": int(len(test_w))}

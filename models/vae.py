@@ -45,6 +45,7 @@ class VAEConfig:
     act_bits: int = 8
     act_integer: int = 3
     sparsity: float = 0.0            # unstructured magnitude pruning of the encoder
+    reconstruction: str = "sum"      # squared error summed ("sum") or averaged ("mean") over features
 
 
 def _tf():
@@ -93,7 +94,14 @@ def build(cfg: VAEConfig):
         d = keras.layers.Dense(units, activation="relu", name=f"dec_dense{i}")(d)
     out = keras.layers.Dense(N_FEATURES, name="reconstruction")(d)
     vae = keras.Model(x_in, out, name="vae")
-    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
+    if cfg.reconstruction == "sum":
+        def recon(y, p):
+            return tf.reduce_sum(tf.square(y - p), axis=-1)
+    elif cfg.reconstruction == "mean":
+        recon = "mse"
+    else:
+        raise ValueError(f"reconstruction must be 'sum' or 'mean', not {cfg.reconstruction!r}")
+    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=recon)
     return vae, encoder
 
 

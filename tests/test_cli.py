@@ -3,7 +3,8 @@ import pytest
 
 from l1t.cli import build_parser, main
 
-SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "rates", "turn-on", "demo"]
+SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "rates", "turn-on", "train",
+               "scan", "evaluate-anomaly", "tune-anomaly", "demo"]
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -95,6 +96,12 @@ def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "L1_AXO_Loose" in text and "L1_AXO_Tight" in text and "pure" in text
     assert "L1_AXO_Tight" in menu.read_text()
+    assert main(["scan", "vae", "--data", str(data), "--out", str(tmp_path / "scan"),
+                 "--epochs", "1", "--bits", "4", "6", "--sparsity", "0", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "0.500" in text  # measured sparsity of the pruned encoder
+    assert (tmp_path / "scan" / "scan_bits.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "scan" / "scan_sparsity.csv").read_text().startswith("sparsity,")
     # A model directory without model.json: one line, exit 2.
     assert main(["tune-anomaly", "--model", str(tmp_path), "--input", str(data / "minbias"),
                  "--target-rates", "5", "--out", str(tmp_path / "x.yaml")]) == 2
