@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-FPRS = (1e-5, 1e-4)
+FPRS = (1e-5, 1e-4, 1e-3, 1e-2)
 
 
 def threshold_at_fpr(background: np.ndarray, fpr: float) -> float:
@@ -29,14 +29,19 @@ def efficiency_at_fpr(background: np.ndarray, signal: np.ndarray, fpr: float) ->
 
 
 def roc(background: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """False- and true-positive rates over all thresholds, and the AUC."""
+    """False- and true-positive rates over all thresholds, and the AUC.
+
+    Points are taken only where the score changes, so tied scores (a quantized encoder gives
+    many) count one half in the AUC instead of ranking background above signal.
+    """
     b, s = np.asarray(background, np.float64), np.asarray(signal, np.float64)
     scores = np.concatenate([b, s])
     labels = np.concatenate([np.zeros(len(b)), np.ones(len(s))])
     order = np.argsort(-scores, kind="stable")
     labels = labels[order]
-    tpr = np.concatenate([[0.0], np.cumsum(labels) / max(len(s), 1)])
-    fpr = np.concatenate([[0.0], np.cumsum(1 - labels) / max(len(b), 1)])
+    last = np.r_[np.diff(scores[order]) != 0, True]
+    tpr = np.r_[0.0, np.cumsum(labels)[last] / max(len(s), 1)]
+    fpr = np.r_[0.0, np.cumsum(1 - labels)[last] / max(len(b), 1)]
     return fpr, tpr, float(np.trapz(tpr, fpr))
 
 

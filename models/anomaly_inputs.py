@@ -9,8 +9,8 @@ integer words with fixed LSBs — pT 0.5 GeV (the L1 pT word), η 0.0435 (half a
     value = code / 2^frac                     (an ap_fixed<width, width − frac>)
 
 ``offset`` and ``shift`` are fitted on the training sample (offset: median word; shift: the
-power of two bringing the standard deviation to about 2^frac codes) and saved with the model, so software and
-firmware compute the same input bits.
+power of two bringing the spread to about 2^frac codes, one spread per object type and quantity by
+default) and saved with the model, so software and firmware compute the same input bits.
 """
 from __future__ import annotations
 
@@ -39,24 +39,54 @@ def event_words(events: ak.Array) -> np.ndarray:
     return words(to_adc_features(events))
 
 
+#: Feature columns of each object type (MET, e/γ, μ, jets), each ``(pT, η, φ)`` per object.
+OBJECT_COLUMNS = {"met": range(0, 3), "e": range(3, 15), "mu": range(15, 27), "jet": range(27, 57)}
+SPREADS = ("object", "feature")
+
+
 @dataclass(frozen=True)
 class InputScaling:
     """Per-feature ``(word − offset) >> shift``, saturated to ``width`` bits, ``frac`` of them
-    fractional: the values are an ``ap_fixed<width, width − frac>``."""
+    fractional: the values are an ``ap_fixed<width, width − frac>``. ``spread`` records how the
+    shifts were fitted (informational: ``offset``, ``shift``, ``width`` and ``frac`` define the
+    bits)."""
 
     offset: tuple[int, ...]
     shift: tuple[int, ...]
     width: int = 10
     frac: int = 2
+    spread: str = "object"
 
     @classmethod
-    def fit(cls, w: np.ndarray, width: int = 10, frac: int = 2) -> "InputScaling":
-        """Offsets (median word) and shifts (spread → about 2^frac codes) from words ``(N, 57)``."""
+    def fit(cls, w: np.ndarray, width: int = 10, frac: int = 2,
+            spread: str = "object") -> "InputScaling":
+        """Offsets (median word per feature) and shifts (spread → about 2^frac codes) from words
+        ``(N, 57)``.
+
+        ``spread="object"`` (default): one spread per object type and quantity (e.g. the pT of all
+        ten jets), measured on the slots where the object is present (pT word ≠ 0), so every jet pT
+        is in the same unit and sparse slots (the third muon) are not blown up by a spread that is
+        mostly the zero padding. ``spread="feature"``: the standard deviation of each feature over
+        all events (the first version; it gave a 2 GeV unit to a sub-leading e/γ pT and a 16 GeV
+        one to the leading jet, so rare lepton slots dominated the reconstruction error).
+        """
         w = np.asarray(w, np.int64)
+        if spread not in SPREADS:
+            raise ValueError(f"spread must be one of {SPREADS}, not {spread!r}")
         offset = np.median(w, axis=0).astype(np.int64)
-        spread = np.maximum(w.std(axis=0), 1.0)
-        shift = np.clip(np.floor(np.log2(spread)) - frac, 0, 30).astype(np.int64)
-        return cls(tuple(int(v) for v in offset), tuple(int(v) for v in shift), width, frac)
+        if spread == "feature":
+            sd = w.std(axis=0)
+        else:
+            sd = np.ones(N_FEATURES)
+            for cols in OBJECT_COLUMNS.values():
+                cols = np.asarray(cols).reshape(-1, 3)            # (objects, (pT, η, φ))
+                present = w[:, cols[:, 0]] != 0
+                for q in range(3):
+                    vals = w[:, cols[:, q]][present]
+                    sd[cols[:, q]] = vals.std() if vals.size > 1 else 1.0
+        sd = np.maximum(sd, 1.0)
+        shift = np.clip(np.floor(np.log2(sd)) - frac, 0, 30).astype(np.int64)
+        return cls(tuple(int(v) for v in offset), tuple(int(v) for v in shift), width, frac, spread)
 
     @property
     def input_type(self) -> str:
@@ -81,4 +111,5 @@ class InputScaling:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputScaling":
-        return cls(tuple(d["offset"]), tuple(d["shift"]), int(d["width"]), int(d["frac"]))
+        return cls(tuple(int(v) for v in d["offset"]), tuple(int(v) for v in d["shift"]),
+                   int(d["width"]), int(d["frac"]), str(d.get("spread", "feature")))

@@ -52,7 +52,7 @@ def train_vae(data_dir: str | Path, out_dir: str | Path, cfg: VAEConfig,
     return model, meta
 
 
-def efficiency_table(rows: list[dict], score: str = "axo", fprs=(1e-5, 1e-4)) -> str:
+def efficiency_table(rows: list[dict], score: str = "axo", fprs=(1e-5, 1e-4, 1e-3, 1e-2)) -> str:
     lines = [f"{'signal':14s} {'AUC':>6s} " + " ".join(f"{'eff@' + format(f, 'g'):>16s}" for f in fprs)]
     for r in rows:
         if r["score"] != score:

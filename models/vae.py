@@ -1,8 +1,10 @@
 """The VAE anomaly detector: a Dense VAE trained on background, deployed as its encoder.
 
 Encoder ``57 → 28 → 15 → (μ, log σ²)`` with an 8-dimensional latent space (the AXOL1TL v4
-shape), decoder mirrored. Loss: mean squared reconstruction error of the scaled inputs plus
-``beta`` × KL divergence to N(0, 1). Anomaly scores from the encoder alone (what runs in firmware):
+shape), decoder mirrored. Loss per event: the squared reconstruction error of the scaled inputs
+*summed* over the 57 features (η and φ weighted by ``angle_weight``) plus ``beta`` × the KL
+divergence to N(0, 1) (summed over the latent dimensions). Anomaly scores from the encoder alone
+(what runs in firmware):
 
 - ``axo``: Σ μ²  (AXOL1TL),
 - ``rz``:  Σ μ² / σ²  (the seed lecture's R_z),
@@ -11,6 +13,16 @@ shape), decoder mirrored. Loss: mean squared reconstruction error of the scaled 
 With ``bits`` set the encoder is quantization-aware (QKeras): weights and biases
 ``quantized_bits(bits, integer, alpha=1)`` (= ``ap_fixed<bits, integer + 1>``), hidden activations
 ``quantized_relu(act_bits, act_integer)``; μ and log σ² stay un-quantized accumulator outputs.
+
+Why the loss is summed, not averaged: with the per-feature *mean* squared error (model version 1)
+the reconstruction term was 57× smaller than the summed one, so the KL term effectively weighed
+57 × ``beta``: it won, the posterior collapsed (μ ≈ 0, σ ≈ 1 for every crossing, AUCs ≈ 0.5) and
+the 6-bit encoder (then ``ap_fixed<6,3>`` weights, step 1/8) put μ at exactly 0 for 90–99.7% of
+crossings, background and signal alike: tied scores, which a ROC that breaks ties
+background-first reads as an "inverted" AUC of ~0.1. Defaults since version 2: summed error with
+η/φ weighted ¼ (at μ = 200 the angles are mostly pileup-jet noise), ``beta`` 1, weights
+``ap_fixed<bits,1>`` (trained weights stay within ±1), and QAT fine-tuning at a tenth of the
+learning rate, so that the quantized encoder stays near the float optimum instead of re-training.
 """
 from __future__ import annotations
 
@@ -26,7 +38,7 @@ from datasets.errors import L1TInputError
 from .anomaly_inputs import N_FEATURES, InputScaling
 
 MODEL_FORMAT = "l1t-vae-anomaly"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 SCORES = {"axo": "sum(mu^2) (AXOL1TL)", "rz": "sum(mu^2 / sigma^2) (R_z)",
           "kl": "0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)"}
 
@@ -35,17 +47,19 @@ SCORES = {"axo": "sum(mu^2) (AXOL1TL)", "rz": "sum(mu^2 / sigma^2) (R_z)",
 class VAEConfig:
     hidden: tuple[int, ...] = (28, 15)
     latent: int = 8
-    beta: float = 0.5
+    beta: float = 1.0
     epochs: int = 30
-    batch_size: int = 512
+    batch_size: int = 256
     learning_rate: float = 1e-3
     seed: int = 1
     bits: int | None = None          # QAT encoder weights (None: float)
-    integer: int = 2                 # integer bits of quantized_bits (ap_fixed<bits, integer+1>)
+    integer: int = 0                 # integer bits of quantized_bits (ap_fixed<bits, integer+1>)
     act_bits: int = 8
     act_integer: int = 3
     sparsity: float = 0.0            # unstructured magnitude pruning of the encoder
-    reconstruction: str = "sum"      # squared error summed ("sum") or averaged ("mean") over features
+    reconstruction: str = "sum"      # squared error "sum"med or averaged ("mean") over features
+    angle_weight: float = 0.25       # weight of the η and φ features in the reconstruction error
+    qat_lr_scale: float = 0.1        # QAT fine-tuning learning rate, relative to learning_rate
 
 
 def _tf():
@@ -94,14 +108,17 @@ def build(cfg: VAEConfig):
         d = keras.layers.Dense(units, activation="relu", name=f"dec_dense{i}")(d)
     out = keras.layers.Dense(N_FEATURES, name="reconstruction")(d)
     vae = keras.Model(x_in, out, name="vae")
-    if cfg.reconstruction == "sum":
+    weights = tf.constant(np.tile([1.0, cfg.angle_weight, cfg.angle_weight], N_FEATURES // 3),
+                          tf.float32)
+    if cfg.reconstruction in ("sum", "mean"):
+        norm = 1.0 if cfg.reconstruction == "sum" else 1.0 / N_FEATURES
+
         def recon(y, p):
-            return tf.reduce_sum(tf.square(y - p), axis=-1)
-    elif cfg.reconstruction == "mean":
-        recon = "mse"
+            return norm * tf.reduce_sum(weights * tf.square(y - p), axis=-1)
     else:
         raise ValueError(f"reconstruction must be 'sum' or 'mean', not {cfg.reconstruction!r}")
-    vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=recon)
+    lr = cfg.learning_rate * (cfg.qat_lr_scale if cfg.bits else 1.0)
+    vae.compile(optimizer=keras.optimizers.Adam(lr), loss=recon)
     return vae, encoder
 
 
@@ -170,14 +187,18 @@ class AnomalyModel:
             raise L1TInputError(path, "no model.json: not an l1t anomaly model directory") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise L1TInputError(path, f"corrupt JSON ({err})") from None
-        if meta.get("format") != MODEL_FORMAT:
-            raise L1TInputError(path, f"format is {meta.get('format')!r}, expected {MODEL_FORMAT!r}",
-                                "format")
+        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise L1TInputError(path, f"format is {found!r}, expected {MODEL_FORMAT!r}", "format")
+        if not isinstance(meta.get("version", 0), int):
+            raise L1TInputError(path, f"version {meta['version']!r} is not an integer", "version")
         if meta.get("version", 0) > MODEL_VERSION:
             raise L1TInputError(path, f"model version {meta['version']} is newer than this l1t "
                                 f"({MODEL_VERSION})", "version")
         try:
-            cfg = VAEConfig(**{**meta["config"], "hidden": tuple(meta["config"]["hidden"])})
+            old = ({"reconstruction": "mean", "angle_weight": 1.0, "qat_lr_scale": 1.0}
+                   if meta.get("version", 1) < 2 else {})          # version-1 training defaults
+            cfg = VAEConfig(**{**old, **meta["config"], "hidden": tuple(meta["config"]["hidden"])})
             scaling = InputScaling.from_dict(meta["input_scaling"])
         except (KeyError, TypeError) as err:
             raise L1TInputError(path, f"missing or malformed field ({err})", "config") from None
@@ -209,7 +230,8 @@ def train(train_words: np.ndarray, cfg: VAEConfig, val_words: np.ndarray | None 
     """Train a VAE on background words ``(N, 57)``; returns the model and the loss history.
 
     Float first; with ``cfg.bits`` the quantized encoder starts from the float weights and the
-    whole VAE is fine-tuned (quantization-aware) for the same number of epochs. With
+    whole VAE is fine-tuned (quantization-aware) for the same number of epochs, at
+    ``cfg.qat_lr_scale`` × the learning rate. With
     ``cfg.sparsity`` the encoder's Dense kernels are pruned by magnitude and kept pruned.
     """
     tf = _tf()
