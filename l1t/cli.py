@@ -178,19 +178,24 @@ def cmd_evaluate_anomaly(args) -> int:
 
 def cmd_tune_anomaly(args) -> int:
     from datasets.inputs import expand_inputs
-    from trigger.anomaly import pure_efficiencies, working_points, write_menu, zero_bias_scores
+    from trigger.anomaly import pure_efficiencies, tune, write_menu
     from trigger.menu import load_menu
 
-    scores = zero_bias_scores(args.model, expand_inputs(args.input), args.score)
-    wps = working_points(scores, args.target_rates, args.bunches, args.score)
+    wps = tune(args.model, expand_inputs(args.input), args.target_rates, args.score,
+               args.bunches, args.stitch_pthat)
     path = write_menu(wps, args.model, args.out, args.score, args.menu)
     print(f"{'seed':22s} {'target [kHz]':>12s} {'threshold':>12s} {'interval':>25s} {'rate [kHz]':>20s}")
     for w in wps:
         flag = " *" if w["low_statistics"] else ""
+        def g(v):
+            return "-" if v is None else format(v, ".5g")
         print(f"{w['seed']:22s} {w['target_khz']:12g} {w['threshold']:12.5g} "
-              f"{w['threshold_low']:12.5g}..{w['threshold_high']:<12.5g} "
+              f"{g(w['threshold_low']):>12s}..{g(w['threshold_high']):<12s} "
               f"{w['rate_khz']:9.2f} ± {w['rate_err_khz']:7.2f}{flag}")
-    print(f"({len(scores)} zero-bias crossings; * fewer than 10 fired) -> menu {path}")
+    w = wps[0]
+    print(f"({w['zero_bias_crossings']} zero-bias crossings"
+          + (f" + {w['qcd_crossings']} weighted qcd" if w["qcd_crossings"] else "")
+          + f"; * fewer than 10 crossings above the threshold) -> menu {path}")
     if args.signal:
         menu = load_menu(path)
         signals = {Path(p).name: expand_inputs([p]) for p in args.signal}
@@ -317,8 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tune-anomaly", help="anomaly-score thresholds at target rates -> menu")
     s.add_argument("--model", required=True, help="anomaly model directory")
-    s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
+    s.add_argument("--input", nargs="+", required=True,
+                   help="zero-bias files or productions, optionally weighted qcd ones")
     s.add_argument("--target-rates", type=_rate_list, required=True, help="kHz, e.g. 1,5,10")
+    s.add_argument("--stitch-pthat", type=float, default=30.0,
+                   help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings")
     s.add_argument("--out", required=True, help="menu YAML to write (base menu + anomaly seeds)")
     s.add_argument("--menu", default=None, help="base menu (default: the seed lecture's menu)")
     s.add_argument("--score", default="axo", choices=["axo", "rz", "kl"])

@@ -70,3 +70,11 @@ def test_tuned_seed_fires_at_its_rate_in_l1t_rates(tmp_path):
     axo = s["seeds"][-1]
     assert axo["events_fired"] == 30
     assert axo["rate_khz"] == pytest.approx(wps[0]["rate_khz"])
+    # The file-level tuning (rates-job scan) agrees with the rates job on its own threshold.
+    from trigger.anomaly import tune
+
+    wp = tune(tmp_path / "vae", files, [target])[0]
+    assert wp["rate_khz"] <= target
+    menu2 = load_menu(write_menu([wp], tmp_path / "vae", tmp_path / "menu2.yaml"))
+    s2 = summarize(run(RateJob(menu2), files), menu2)
+    assert s2["seeds"][-1]["rate_khz"] == pytest.approx(wp["rate_khz"])

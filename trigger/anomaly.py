@@ -1,8 +1,10 @@
 """Anomaly-detection working points: score thresholds at target rates, written as menu seeds.
 
-The rate of "score ≥ t" on zero-bias crossings is ``n(score ≥ t) / N × n_bunches × 11.2456 kHz``.
-For a target rate R the threshold is the lowest t whose rate is ≤ R; its uncertainty is the
-range of thresholds whose count lies within ±√k of the k crossings allowed. Seeds are named
+:func:`tune` (files; what ``l1t tune-anomaly`` runs) measures the rate of "score ≥ t" with the
+rates job — zero-bias crossings stitched with weighted QCD ones when given — and takes the lowest
+scanned t whose rate is ≤ the target, with the interval where rate ± error crosses it.
+:func:`working_points` does the same exactly on an array of zero-bias scores
+(``n(score ≥ t) / N × n_bunches × 11.2456 kHz``; interval: ±√k of the k crossings allowed). Seeds are named
 ``L1_AXO_<WP>`` (``axo`` score) or ``L1_AD<score>_<WP>``, WPs VLoose … VTight from the highest
 rate to the lowest, and appended to a menu so ``l1t rates`` treats them like any other seed.
 """
@@ -115,3 +117,44 @@ def pure_efficiencies(menu: Menu, wps: list[dict], signal_paths: dict[str, list[
                          "pure_efficiency": float((f[:, j] & ~menu_any).mean())}
         rows.append(row)
     return rows
+
+
+def tune(model_dir: str | Path, paths: list[Path], targets_khz, score: str = "axo",
+         bunches: int = DEFAULT_BUNCHES, stitch_pthat: float | None = 30.0) -> list[dict]:
+    """Working points from files, with the rates job's estimate: zero-bias crossings stitched
+    with weighted QCD ones when given (``trigger.rates``), so a threshold means the same rate
+    here and in ``l1t rates``. A one-seed menu ``score ≥ ref`` is scanned; ``ref`` is a third of
+    the largest score seen, so the scan (up to 4 × ref in 2000 steps) covers every crossing.
+    """
+    from .job import RateJob, run
+    from .menu import AnomalyCut, Condition, Seed
+    from .rates import summarize
+
+    model = str(Path(model_dir).resolve())
+    top = 0.0
+    for path in paths:
+        for chunk in iter_events([path], 20_000):
+            top = max(top, float(np.max(anomaly_scores(model, chunk)[score], initial=0.0)))
+    ref = max(top, 1e-6) / 3.0
+    menu = Menu("tune", (Seed("AD", Condition(anomaly=(AnomalyCut(model, score, ref),))),))
+    targets = sorted(set(float(t) for t in targets_khz), reverse=True)
+    if not 1 <= len(targets) <= 5:
+        raise L1TInputError("target rates", "give 1 to 5 distinct target rates", "target_rates")
+    summary = summarize(run(RateJob(menu, stitch_pthat=stitch_pthat), paths), menu, bunches,
+                        tuple(targets))
+    seed = summary["seeds"][0]
+    scan_t = np.array(seed["scan"]["threshold"])
+    prefix = "L1_AXO_" if score == "axo" else f"L1_AD{score.upper()}_"
+    out = []
+    for name, t in zip(WP_NAMES[len(targets)], seed["target_thresholds"]):
+        if t["threshold"] is None:
+            raise L1TInputError("inputs", f"no threshold gives {t['target_khz']:g} kHz within "
+                                "the scanned range", "target_rates")
+        k = int(np.searchsorted(scan_t, t["threshold"]))
+        out.append({"seed": prefix + name, "working_point": name, "target_khz": t["target_khz"],
+                    "threshold": t["threshold"], "threshold_low": t["threshold_low"],
+                    "threshold_high": t["threshold_high"],
+                    "rate_khz": seed["scan"]["rate_khz"][k], "rate_err_khz": seed["scan"]["rate_err_khz"][k],
+                    "zero_bias_crossings": summary["zero_bias_crossings"],
+                    "qcd_crossings": summary["qcd_crossings"], "low_statistics": t["low_statistics"]})
+    return out

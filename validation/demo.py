@@ -18,7 +18,7 @@ from datasets.production import produce
 from datasets.summary import format_summary, object_summary
 from models.anomaly_train import efficiency_table, make_default_data, train_vae
 from models.vae import VAEConfig
-from trigger.anomaly import working_points, write_menu, zero_bias_scores
+from trigger.anomaly import tune, write_menu
 from trigger.job import RateJob, run
 from trigger.menu import load_menu
 from trigger.rates import summarize
@@ -65,12 +65,13 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
         echo(efficiency_table(meta["evaluation"]))
     else:
         echo(f"\n== VAE anomaly encoder: reusing {model_dir}")
-    scores = zero_bias_scores(model_dir, expand_inputs([out / "minbias"]))
-    wps = working_points(scores, [DEMO_ANOMALY_RATE])
+    wps = tune(model_dir, expand_inputs([out / "minbias", out / "qcd"]), [DEMO_ANOMALY_RATE],
+               stitch_pthat=DEMO_STITCH_PTHAT)
     menu_path = write_menu(wps, model_dir, out / "menu_with_axo.yaml")
     w = wps[0]
     echo(f"{w['seed']}: score >= {w['threshold']:.4g} for {w['target_khz']:g} kHz "
-         f"({w['crossings_fired']} of {w['zero_bias_crossings']} zero-bias crossings) -> {menu_path}")
+         f"({w['rate_khz']:.2f} ± {w['rate_err_khz']:.2f} kHz, zero-bias + weighted QCD) "
+         f"-> {menu_path}")
 
     menu = load_menu(menu_path)
     job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)
