@@ -86,7 +86,9 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
         sigma = np.asarray(chunk.sigma_mb, np.float64)
         for value in np.unique(mu):
             sel = mu == value
-            g = groups.setdefault(float(value), Group(float(value), Tally(len(menu.seeds), refs, steps)))
+            if value not in groups:
+                groups[value] = Group(float(value), Tally(len(menu.seeds), refs, steps))
+            g = groups[value]
             if kind == "zero_bias":
                 counted = None
                 if job.stitch_pthat is not None:
