@@ -42,7 +42,8 @@ HLS ``ap_fixed_base(double)`` constructor (``ap_fixed_base.h``) does, in two ste
    SAT       AP_SAT             ``clip(r, lo, hi)``
    SAT_ZERO  AP_SAT_ZERO        ``0`` where ``r`` is outside ``[lo, hi]``, else ``r``
    SAT_SYM   AP_SAT_SYM         ``clip(r, -hi, hi)`` for ``ap_fixed`` (so ``lo`` itself maps to
-                                ``-hi``, as HLS does); same as SAT for ``ap_ufixed``
+                                ``-hi``, as HLS does; a one-bit ``ap_fixed`` underflows to code
+                                -1, the headers' pattern); same as SAT for ``ap_ufixed``
    ========  =================  ================================================
 
    ``AP_WRAP_SM`` and saturation bits ``N != 0`` are not supported (hls4ml never writes them).
@@ -294,7 +295,9 @@ def _codes(neg: np.ndarray, mag: np.ndarray, shift: np.ndarray,
     elif o == "SAT_ZERO":
         out = np.where(overflowed, 0, code)
     else:  # SAT_SYM
-        lo_sym = -hi if t.signed else 0
+        # The headers set the pattern 1 << (W-1) | 1 on underflow: -hi, except for a one-bit
+        # signed type, where that pattern is the code -1.
+        lo_sym = (-hi if t.width > 1 else -1) if t.signed else 0
         out = np.where(over, hi, np.where(under | (code < lo_sym), lo_sym, code))
     return out.astype(np.int64), overflowed
 

@@ -47,7 +47,9 @@ def _overflow(r: int, t: FixedType) -> int:
         return min(max(r, lo), hi)
     if t.overflow == "SAT_ZERO":
         return r if lo <= r <= hi else 0
-    return min(max(r, -hi if t.signed else 0), hi)  # SAT_SYM
+    # SAT_SYM: min = -max; a one-bit ap_fixed underflows to code -1 (checked against the real
+    # headers in tests/test_fixed_ap_types.py).
+    return min(max(r, (-hi if t.width > 1 else -1) if t.signed else 0), hi)
 
 
 def ref_codes(values, t: FixedType) -> np.ndarray:
