@@ -45,6 +45,15 @@ NOT_AVAILABLE = "not available: needs a synthesis run"
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def check_chunk_size(owner: str, chunk_size) -> int:
+    """Events per chunk of a backend's predict: a positive integer (memory stays bounded)."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise L1TInputError(owner, f"chunk_size must be a positive integer, got {chunk_size!r}",
+                            "chunk_size")
+    return int(chunk_size)
+
+
 class Backend(ABC):
     """A way to run a :class:`FirmwareModel`: bit-exact emulation, HLS C simulation, RTL, …
 

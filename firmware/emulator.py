@@ -33,7 +33,7 @@ import numpy as np
 from datasets.errors import L1TInputError
 from models.fixedpoint import MAX_WIDTH, FixedType, requantize
 
-from .backend import Backend
+from .backend import Backend, check_chunk_size
 from .ir import ActivationLayer, DenseLayer, FirmwareModel, InputLayer
 
 FLOAT32_EXACT = 2**24   #: float32 matrix products are exact while every partial sum stays below
@@ -249,11 +249,7 @@ class EmulatorBackend(Backend):
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK) -> None:
         super().__init__()
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-                or chunk_size < 1:
-            raise L1TInputError(self.name, f"chunk_size must be a positive integer, got "
-                                f"{chunk_size!r}", "chunk_size")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_chunk_size(self.name, chunk_size)
         self._plans: list[Any] = []
 
     def _compile(self, fw_model: FirmwareModel, workdir: str | None) -> None:

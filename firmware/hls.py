@@ -33,7 +33,7 @@ import numpy as np
 from datasets.errors import L1TInputError
 from datasets.formats import atomic_write
 
-from .backend import NOT_AVAILABLE, Backend, PathLike
+from .backend import NOT_AVAILABLE, Backend, PathLike, check_chunk_size
 from models.fixedpoint import MAX_WIDTH, FixedType
 
 from .ir import ActivationLayer, DenseLayer, FirmwareModel, from_keras
@@ -154,11 +154,7 @@ class HLSBackend(Backend):
 
     def __init__(self, chunk_size: int = 100_000, quiet: bool = True) -> None:
         super().__init__()
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-                or chunk_size < 1:
-            raise L1TInputError(self.name, f"chunk_size must be a positive integer, got "
-                                f"{chunk_size!r}", "chunk_size")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = check_chunk_size(self.name, chunk_size)
         self.quiet = quiet
 
     def _compile(self, fw_model: FirmwareModel, workdir: str | None) -> None:
