@@ -260,9 +260,11 @@ class FirmwareModel:
         x = self._shape(x)
         t = self.input_type
         scaled = np.ldexp(x, t.frac)                         # exact for on-grid values
-        bad = (scaled != np.floor(scaled)) | (scaled < t.min_code) | (scaled > t.max_code)
-        codes = np.where(bad, 0, scaled).astype(np.int64)
-        bad |= np.ldexp(codes.astype(np.float64), -t.frac) != x   # catches underflow in ldexp
+        inside = (scaled >= t.min_code) & (scaled <= t.max_code)
+        codes = np.where(inside, scaled, 0).astype(np.int64)
+        bad = ~inside | (codes != scaled)
+        if t.frac < 0:  # a negative shift may underflow: check the round trip too
+            bad |= np.ldexp(codes.astype(np.float64), -t.frac) != x
         if bad.any():
             i, j = np.argwhere(bad)[0]
             raise L1TInputError(self.name, f"input [{i}, {j}] = {x[i, j]!r} is not a value of "
