@@ -94,7 +94,7 @@ class Backend(ABC):
         fw = self.fw_model
         codes = fw.input_codes(x)                     # validates shape and grid
         xs = np.ldexp(codes.astype(np.float64), -fw.input_type.frac)
-        outs = self._predict(xs)
+        outs = self._predict(xs, codes)
         if len(outs) != len(fw.outputs):
             raise RuntimeError(f"{self.name}: {len(outs)} outputs, expected {len(fw.outputs)}")
         shaped = []
@@ -147,8 +147,9 @@ class Backend(ABC):
         """Backend-specific preparation."""
 
     @abstractmethod
-    def _predict(self, x: np.ndarray) -> list[np.ndarray]:
-        """Outputs for validated float64 inputs ``(N, n_in)`` on the input grid."""
+    def _predict(self, x: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
+        """Outputs for validated float64 inputs ``(N, n_in)`` on the input grid, also given as
+        their int64 codes (so a backend working on codes does not convert again)."""
 
 
 # -- registry ----------------------------------------------------------------------------------

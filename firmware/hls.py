@@ -177,7 +177,7 @@ class HLSBackend(Backend):
             except Exception as err:
                 raise RuntimeError(f"hls4ml C++ compilation failed in {out}: {err}") from err
 
-    def _predict(self, x: np.ndarray) -> list[np.ndarray]:
+    def _predict(self, x: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
         fw = self.fw_model
         outs: list[list[np.ndarray]] = [[] for _ in fw.outputs]
         for start in range(0, len(x), self.chunk_size):
