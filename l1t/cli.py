@@ -210,6 +210,24 @@ def cmd_tune_anomaly(args) -> int:
     return 0
 
 
+def cmd_firmware_check(args) -> int:
+    from validation.firmware_check import firmware_check
+
+    backends = [b for b in args.backends.split(",") if b]
+    s = firmware_check(args.model, args.input_precision, args.events, backends, args.out,
+                       args.seed)
+    print(f"{s['events']} events on {s['input_precision']}; outputs "
+          + ", ".join(f"{k}: {v}" for k, v in s["outputs"].items()))
+    print(f"{'pair':28s} {'mismatched events':>18s} {'max |diff| [LSB]':>17s}")
+    for pair, r in s["pairs"].items():
+        print(f"{pair:28s} {r['mismatched_events']:18d} {r['max_abs_diff_lsb']:17g}")
+    for name, rep in s["backends"].items():
+        lat = rep.get("latency_cycles")
+        print(f"{name}: latency " + (f"{lat} clocks" if isinstance(lat, (int, float)) else str(lat)))
+    print(f"-> {Path(args.out) / 'check.json'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -334,6 +352,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--signal", nargs="+", default=None,
                    help="signal productions: print efficiency and pure efficiency per WP")
     s.set_defaults(func=cmd_tune_anomaly)
+
+    s = sub.add_parser("firmware", help="firmware checks (software vs emulator vs C-sim vs RTL)")
+    fsub = s.add_subparsers(dest="firmware_command", required=True, metavar="ACTION")
+    c = fsub.add_parser("check", help="compare implementations of a QKeras Dense model pairwise")
+    c.add_argument("model", help="a .h5/.keras QKeras model, or an l1t anomaly-model directory")
+    c.add_argument("--input-precision", default=None,
+                   help='input type, e.g. "ap_fixed<16,6>" (default: the model\'s own)')
+    c.add_argument("--events", type=_positive_int, default=10_000)
+    c.add_argument("--backends", default="emulator,hls4ml", help="comma-separated")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--out", required=True, help="output directory (check.json, projects)")
+    c.set_defaults(func=cmd_firmware_check)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

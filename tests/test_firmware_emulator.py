@@ -462,3 +462,34 @@ def test_million_events_emulator_vs_csim(vae):
     x = fixedpoint.from_int(codes, t)
     result = compare(vae.emu.predict(x), vae.hls.predict(x), fw.output_types, fw.outputs)
     assert result["overall"] == {"events": n, "mismatched_events": 0, "max_abs_diff_lsb": 0.0}
+
+
+def test_l1t_firmware_check_command(tmp_path, capsys):
+    """`l1t firmware check` on a saved QKeras model: every pair bit-exact, check.json written;
+    a model the converter cannot map exits 2 naming the layer."""
+    import json
+
+    from tensorflow import keras
+
+    from l1t.cli import main
+    from models.vae import VAEConfig, build
+
+    _, encoder = build(VAEConfig(bits=6, seed=2))
+    path = tmp_path / "enc.h5"
+    encoder.save(str(path), save_format="h5")
+    assert main(["firmware", "check", str(path), "--input-precision", "ap_fixed<10,8>",
+                 "--events", "2000", "--out", str(tmp_path / "chk")]) == 0
+    check = json.loads((tmp_path / "chk" / "check.json").read_text())
+    assert set(check["pairs"]) == {"software vs emulator", "software vs hls4ml",
+                                   "emulator vs hls4ml"}
+    for pair in check["pairs"].values():
+        assert pair["events"] == 2000 and pair["mismatched_events"] == 0
+        assert pair["max_abs_diff_lsb"] == 0
+    rnn = keras.Sequential([keras.Input((4, 3)), keras.layers.SimpleRNN(2, name="rnn")])
+    rnn_path = tmp_path / "rnn.h5"
+    rnn.save(str(rnn_path), save_format="h5")
+    capsys.readouterr()
+    assert main(["firmware", "check", str(rnn_path), "--input-precision", "ap_fixed<16,6>",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "rnn" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "check.json").exists()

@@ -1,0 +1,96 @@
+"""``l1t firmware check``: software (Keras) vs emulator vs hls4ml C-sim (vs RTL), pairwise.
+
+Works on any saved QKeras/Keras Dense model (``.h5`` / ``.keras``) or an l1t anomaly-model
+directory (its encoder). Inputs are drawn on the input grid: half uniformly over the whole range
+(every bit and the saturation paths), half Gaussian around zero (typical values). For each pair of
+implementations: ``events``, ``mismatched_events``, ``max_abs_diff_lsb`` (in the LSB of each
+output's type), written to ``DIR/check.json`` with each backend's report (latency, II, resources
+or why they are missing).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from datasets.errors import L1TInputError
+from datasets.formats import atomic_write
+from firmware import ir
+from firmware.backend import get_backend
+from firmware.compare import compare
+from models.fixedpoint import FixedType
+
+
+def load_model(path: str | Path):
+    """A Keras model from a file, or the encoder of an l1t anomaly-model directory; returns
+    ``(model, default_input_type or None)``."""
+    p = Path(path)
+    if p.is_dir():
+        from models.vae import AnomalyModel
+
+        m = AnomalyModel.load(p)
+        return m.encoder, m.scaling.input_type
+    if not p.exists():
+        raise L1TInputError(p, "no such model file")
+    from qkeras.utils import _add_supported_quantized_objects
+    from tensorflow import keras
+
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    try:
+        return keras.models.load_model(str(p), custom_objects=objects, compile=False), None
+    except (OSError, ValueError, TypeError) as err:
+        raise L1TInputError(p, f"cannot load the model ({str(err).splitlines()[0][:200]})") \
+            from None
+
+
+def grid_inputs(t: FixedType, n: int, n_in: int, seed: int = 1) -> np.ndarray:
+    """``(n, n_in)`` float64 values on the grid of ``t`` (half uniform, half Gaussian)."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    uniform = rng.integers(t.min_code, t.max_code + 1, (half, n_in))
+    gauss = np.rint(rng.normal(0.0, max(t.max_code, 1) / 8.0, (n - half, n_in)))
+    codes = np.clip(np.concatenate([uniform, gauss.astype(np.int64)]), t.min_code, t.max_code)
+    return np.ldexp(codes.astype(np.float64), -t.frac)
+
+
+def firmware_check(model_path: str | Path, input_precision: str | None, events: int,
+                   backends: list[str], out_dir: str | Path, seed: int = 1) -> dict:
+    model, default_type = load_model(model_path)
+    type_text = input_precision or default_type
+    if type_text is None:
+        raise L1TInputError(model_path, "give --input-precision (e.g. \"ap_fixed<16,6>\")",
+                            "input_precision")
+    t_in = FixedType.parse(type_text)
+    out = Path(out_dir)
+    fw = ir.from_keras(model, t_in, output_dir=str(out / "hls4ml_prj"))
+    x = grid_inputs(t_in, events, fw.n_in, seed)
+    results: dict[str, list[np.ndarray]] = {}
+    t0 = time.perf_counter()
+    pred = model.predict(x, batch_size=16384, verbose=0)
+    results["software"] = [np.asarray(p, np.float64) for p in (pred if isinstance(pred, list) else [pred])]
+    timing = {"software": time.perf_counter() - t0}
+    reports = {}
+    for name in backends:
+        backend = get_backend(name)
+        t0 = time.perf_counter()
+        backend.compile(fw, str(out / f"{name}_prj"))
+        t1 = time.perf_counter()
+        results[name] = backend.predict(x)
+        timing[name] = time.perf_counter() - t1
+        reports[name] = {**backend.report(), "compile_seconds": round(t1 - t0, 2)}
+    pairs = {}
+    for a, b in itertools.combinations(results, 2):
+        c = compare(results[a], results[b], fw.output_types, fw.outputs)
+        pairs[f"{a} vs {b}"] = c["overall"] | {"per_output": {k: v for k, v in c.items()
+                                                               if k != "overall"}}
+    summary = {"model": str(model_path), "input_precision": str(t_in), "events": events,
+               "seed": seed, "outputs": dict(zip(fw.outputs, map(str, fw.output_types))),
+               "pairs": pairs, "events_per_second": {k: events / v for k, v in timing.items() if v},
+               "backends": reports}
+    atomic_write(out / "check.json",
+                 lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
+    return summary
