@@ -4,9 +4,11 @@
    rate tails, and Z→ℓℓ as a signal; an L1 object summary of each.
 2. A small VAE anomaly detector (6-bit QAT encoder) trained on the ADC2021-style background mix,
    or the one trained by an earlier run; its 5 kHz working point tuned on the zero-bias crossings.
-3. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
+3. The encoder converted to firmware: software vs bit-exact emulator vs hls4ml C simulation on a
+   few thousand events.
+4. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
    weighted QCD crossings.
-Later steps add firmware and the stream.
+Later steps add the RTL latency and the stream.
 """
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ from trigger.anomaly import tune, write_menu
 from trigger.job import RateJob, run
 from trigger.menu import load_menu
 from trigger.rates import summarize
+from validation.firmware_check import firmware_check
 from trigger.report import rate_table_text, write_rates
 
 #: pT-hat above which the weighted QCD sample replaces zero-bias crossings at μ = 200, where
 #: P(≥ 1 interaction above it) is a few per cent (30 GeV would give 36%).
 DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
+DEMO_FIRMWARE_EVENTS = 3000
 #: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
 DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
                      "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
@@ -72,6 +76,14 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     echo(f"{w['seed']}: score >= {w['threshold']:.4g} for {w['target_khz']:g} kHz "
          f"({w['rate_khz']:.2f} ± {w['rate_err_khz']:.2f} kHz, zero-bias + weighted QCD) "
          f"-> {menu_path}")
+
+    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml"],
+                           out / "firmware")
+    echo(f"\n== firmware check of the encoder ({check['input_precision']} inputs, "
+         f"{check['events']} events) -> {out / 'firmware' / 'check.json'}")
+    for pair, r in check["pairs"].items():
+        echo(f"{pair:28s} {r['mismatched_events']:6d} mismatched events, "
+             f"max |diff| {r['max_abs_diff_lsb']:g} LSB")
 
     menu = load_menu(menu_path)
     job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)
