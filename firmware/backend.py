@@ -158,6 +158,7 @@ BackendFactory = Union[Callable[..., Backend], str]
 _REGISTRY: dict[str, BackendFactory] = {
     "emulator": "firmware.emulator:EmulatorBackend",
     "hls4ml": "firmware.hls:HLSBackend",
+    "rtl": "firmware.rtl:RTLBackend",
 }
 
 

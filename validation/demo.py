@@ -4,11 +4,11 @@
    rate tails, and Z→ℓℓ as a signal; an L1 object summary of each.
 2. A small VAE anomaly detector (6-bit QAT encoder) trained on the ADC2021-style background mix,
    or the one trained by an earlier run; its 5 kHz working point tuned on the zero-bias crossings.
-3. The encoder converted to firmware: software vs bit-exact emulator vs hls4ml C simulation on a
-   few thousand events.
+3. The encoder converted to firmware: software vs bit-exact emulator vs hls4ml C simulation vs
+   da4ml RTL in Verilator on a few thousand events, and the RTL latency in clocks.
 4. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
    weighted QCD crossings.
-Later steps add the RTL latency and the stream.
+Later steps add the stream.
 """
 from __future__ import annotations
 
@@ -77,13 +77,16 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
          f"({w['rate_khz']:.2f} ± {w['rate_err_khz']:.2f} kHz, zero-bias + weighted QCD) "
          f"-> {menu_path}")
 
-    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml"],
+    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
                            out / "firmware")
     echo(f"\n== firmware check of the encoder ({check['input_precision']} inputs, "
          f"{check['events']} events) -> {out / 'firmware' / 'check.json'}")
     for pair, r in check["pairs"].items():
         echo(f"{pair:28s} {r['mismatched_events']:6d} mismatched events, "
              f"max |diff| {r['max_abs_diff_lsb']:g} LSB")
+    rtl = check["backends"]["rtl"]
+    echo(f"RTL (da4ml + Verilator): latency {rtl['latency_cycles']} clocks at "
+         f"{rtl['clock_ns']} ns, II {rtl['initiation_interval']}")
 
     menu = load_menu(menu_path)
     job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)
