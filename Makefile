@@ -13,6 +13,7 @@ $(STAMP): requirements.txt constraints.txt setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade "pip<26"
 	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m firmware.verilator_wrapper --install
 	@touch $(STAMP)
 
 demo: $(STAMP)
