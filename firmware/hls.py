@@ -53,14 +53,20 @@ def _quiet(enabled: bool = True):
         yield
 
 
-def write_project(fw: FirmwareModel, workdir: PathLike, quiet: bool = True) -> Path:
-    """Write the HLS project of ``fw`` (its hls4ml ModelGraph) into ``workdir``; returns it."""
+def _set_output_dir(fw: FirmwareModel, workdir: PathLike) -> Path:
+    """Point ``fw``'s hls4ml ModelGraph at ``workdir`` (created); returns its resolved path."""
     if fw.hls_model is None:
         raise L1TInputError(fw.name, "this FirmwareModel has no hls4ml ModelGraph (build it with "
                             "firmware.ir.from_keras)", "hls_model")
     out = Path(workdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     fw.hls_model.config.config["OutputDir"] = str(out)
+    return out
+
+
+def write_project(fw: FirmwareModel, workdir: PathLike, quiet: bool = True) -> Path:
+    """Write the HLS project of ``fw`` (its hls4ml ModelGraph) into ``workdir``; returns it."""
+    out = _set_output_dir(fw, workdir)
     with _quiet(quiet):
         fw.hls_model.write()
     return out
@@ -164,12 +170,7 @@ class HLSBackend(Backend):
             raise L1TInputError(name, "; ".join(problems), "precision")
         if workdir is None:
             workdir = tempfile.mkdtemp(prefix=f"l1t-hls4ml-{fw_model.name}-")
-        if fw_model.hls_model is None:
-            raise L1TInputError(fw_model.name, "this FirmwareModel has no hls4ml ModelGraph "
-                                "(build it with firmware.ir.from_keras)", "hls_model")
-        out = Path(workdir).resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        fw_model.hls_model.config.config["OutputDir"] = str(out)
+        out = _set_output_dir(fw_model, workdir)
         self.workdir = str(out)
         with _quiet(self.quiet):
             try:

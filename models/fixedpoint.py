@@ -319,6 +319,17 @@ def to_int(x: np.ndarray, t: FixedType | str) -> np.ndarray:
     return _codes(neg, mag, exp + t.frac, t)[0]
 
 
+def _checked_codes(q, t: FixedType) -> np.ndarray:
+    """``q`` as int64 codes of ``t``: integers within ``[t.min_code, t.max_code]``."""
+    q = np.asarray(q)
+    if q.dtype.kind not in "iu":
+        raise L1TInputError(str(t), f"integer codes expected, got dtype {q.dtype}", "q")
+    q = q.astype(np.int64)
+    if q.size and (q.min() < t.min_code or q.max() > t.max_code):
+        raise L1TInputError(str(t), f"codes outside [{t.min_code}, {t.max_code}]", "q")
+    return q
+
+
 def from_int(q: np.ndarray, t: FixedType | str) -> np.ndarray:
     """Values (float64, exact) of the codes ``q`` of type ``t``: ``q * 2**-(W-I)``.
 
@@ -326,12 +337,7 @@ def from_int(q: np.ndarray, t: FixedType | str) -> np.ndarray:
     """
     t = as_type(t)
     _check_float_width(t, "from_int")
-    q = np.asarray(q)
-    if q.dtype.kind not in "iu":
-        raise L1TInputError(str(t), f"integer codes expected, got dtype {q.dtype}", "q")
-    q = q.astype(np.int64)
-    if q.size and (q.min() < t.min_code or q.max() > t.max_code):
-        raise L1TInputError(str(t), f"codes outside [{t.min_code}, {t.max_code}]", "q")
+    q = _checked_codes(q, t)
     return np.ldexp(q.astype(np.float64), -t.frac)
 
 
@@ -363,11 +369,6 @@ def requantize(q: np.ndarray, src: FixedType | str, dst: FixedType | str) -> np.
     of ``dst``. Codes must be within ``src``'s range.
     """
     src, dst = as_type(src), as_type(dst)
-    q = np.asarray(q)
-    if q.dtype.kind not in "iu":
-        raise L1TInputError(str(src), f"integer codes expected, got dtype {q.dtype}", "q")
-    q = q.astype(np.int64)
-    if q.size and (q.min() < src.min_code or q.max() > src.max_code):
-        raise L1TInputError(str(src), f"codes outside [{src.min_code}, {src.max_code}]", "q")
+    q = _checked_codes(q, src)
     shift = np.full(q.shape, dst.frac - src.frac, dtype=np.int64)
     return _codes(q < 0, np.abs(q), shift, dst)[0]
