@@ -78,17 +78,13 @@ def _collect_anomaly(cond: Condition, out: set) -> None:
         _collect_anomaly(child, out)
 
 
-_MODELS: dict = {}
-
-
 def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
-    """Scores of a saved anomaly model on schema events (the model is loaded once per process)."""
+    """Firmware-exact scores of a saved anomaly model on schema events: the encoder runs on the
+    bit-exact emulator backend (:mod:`firmware.deployed`; converted once per process)."""
+    from firmware.deployed import deployed_anomaly_model
     from models.anomaly_inputs import event_words
-    from models.vae import AnomalyModel
 
-    if model_dir not in _MODELS:
-        _MODELS[model_dir] = AnomalyModel.load(model_dir)
-    return _MODELS[model_dir].scores(event_words(events))
+    return deployed_anomaly_model(model_dir).scores(event_words(events))
 
 
 def _count_depth(cond: Condition, depth: dict) -> None:
