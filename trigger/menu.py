@@ -29,6 +29,7 @@ import yaml
 
 from datasets.errors import L1TInputError
 from datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
+from trigger.yamlio import _Loader, _Map  # noqa: F401 (_Map: the mapping type it builds)
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
 
@@ -157,36 +158,6 @@ class Menu:
 
     def with_seeds(self, seeds: list[Seed]) -> "Menu":
         return Menu(self.name, tuple(seeds), self.path)
-
-
-# --------------------------------------------------------------------------- YAML with lines
-
-class _Map(dict):
-    """A YAML mapping that remembers the line of each key (1-based) and its own line."""
-
-    line: int = 0
-    lines: dict
-
-
-class _Loader(yaml.SafeLoader):
-    source = "menu"
-
-    def construct_mapping(self, node, deep=False):
-        out = _Map()
-        out.line = node.start_mark.line + 1
-        out.lines = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            if key in out:
-                raise L1TInputError(self.source, f"line {line}: duplicate key {key!r} (first on "
-                                    f"line {out.lines[key]})", str(key))
-            out[key] = self.construct_object(value_node, deep=True)
-            out.lines[key] = line
-        return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 
 
 def load_menu(path: str | Path | None = None) -> Menu:

@@ -1,0 +1,355 @@
+"""Trigger pipeline as data (trigger/pipeline.py): presets, static check, cycle-level simulation
+with hand-derived answers, firmware reports, malformed YAML, chunked streaming."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from datasets.errors import L1TInputError
+from trigger.pipeline import (ORBIT_BX, PRESETS, Pipeline, SimState, Stage, check,
+                              load_pipeline, parse_pipeline, simulate, stream_report,
+                              with_firmware)
+
+#: Path latencies (ns) of the presets: Σ (link + latency) + the waits for clock edges
+#: (docs/stream.md, "## Pipeline"); margin = budget − latency.
+PRESET_LATENCY_NS = {
+    "phase2": {"muon_barrel": 4600.0, "muon_endcap": 4800.0, "track_muon": 7100.0,
+               "calo": 4500.0, "correlator": 8750.0, "anomaly": 8000.0},
+    "run3": {"muon_barrel": 2475.0, "muon_overlap": 2475.0, "muon_endcap": 2575.0,
+             "calo": 3100.0, "anomaly": 3000.0, "cicada": 2175.0},
+}
+BUDGET_NS = {"phase2": 12500.0, "run3": 3800.0}
+
+
+def one_stage(clock_mhz=40, latency=2, ii=2, tmux=1, buffer=1, budget_us=1.0) -> Pipeline:
+    return parse_pipeline(f"""
+budget_us: {budget_us}
+stages:
+  slow: {{clock_mhz: {clock_mhz}, latency_cycles: {latency}, ii: {ii}, tmux: {tmux},
+          buffer: {buffer}}}
+paths:
+  only: [slow]
+""")
+
+
+# --------------------------------------------------------------------------- presets
+
+@pytest.mark.parametrize("preset", ["phase2", "run3"])
+def test_presets_meet_their_budgets_with_the_documented_margins(preset):
+    p = load_pipeline(preset)
+    assert p.path == str(PRESETS[preset]) and p.name == preset
+    assert p.budget_ns == BUDGET_NS[preset]
+    assert p.max_accept_khz == {"phase2": 750.0, "run3": 100.0}[preset]
+    assert p.l1a["trigger_rules"] == {"phase2": [[1, 3], [2, 8], [4, 50], [8, 200]],
+                                      "run3": [[1, 3], [2, 25], [3, 100], [4, 240]]}[preset]
+    assert set(p.l1a["derandomizer"]) == {"depth", "readout_ns"}
+    assert all(s.source for s in p.stages)          # every figure has its source
+    assert {s.role for s in p.stages} >= {"frontend", "muon", "calo", "gt", "model"}
+    rep = check(p)
+    assert rep.ok and rep.too_slow == [] and rep.over_budget == []
+    got = {q.name: q.latency_ns for q in rep.paths}
+    assert got == pytest.approx(PRESET_LATENCY_NS[preset], abs=1e-9)
+    for q in rep.paths:
+        assert q.margin_ns == pytest.approx(BUDGET_NS[preset] - got[q.name], abs=1e-9)
+        assert q.margin_ns > 0
+        assert q.fixed_ns + q.alignment_ns == pytest.approx(q.latency_ns, abs=1e-9)
+    assert "OVER BUDGET" not in rep.table() and "TOO SLOW" not in rep.table()
+
+
+def test_run3_waits_for_clock_edges_and_phase2_does_not():
+    # Run-3 links of 60 ns / 30 ns fall between 240 MHz edges (4.17 ns): 15 ns on muon paths
+    align = {q.name: q.alignment_ns for q in check(load_pipeline("run3")).paths}
+    assert align == pytest.approx({"muon_barrel": 15.0, "muon_overlap": 15.0, "muon_endcap": 15.0,
+                                   "calo": 30.0, "anomaly": 30.0, "cicada": 25.0}, abs=1e-9)
+    assert all(q.alignment_ns == 0 for q in check(load_pipeline("phase2")).paths)
+
+
+@pytest.mark.parametrize("preset", ["phase2", "run3"])
+def test_presets_have_a_fixed_latency_equal_to_the_static_figure(preset):
+    p = load_pipeline(preset)
+    rep = check(p)
+    res = simulate(p, ORBIT_BX)
+    for name, stats in res.paths.items():
+        assert stats.fixed and stats.n_bx == ORBIT_BX
+        assert stats.min_ns == stats.max_ns == pytest.approx(rep.path(name).latency_ns, abs=1e-9)
+        assert np.all(res.latency_ns[name] == res.latency_ns[name][0])
+    assert not res.lost.any() and np.all(res.lost_stage == -1)
+    slowest = max(q.latency_ns for q in rep.paths)
+    assert res.l1a.min_ns == res.l1a.max_ns == pytest.approx(slowest, abs=1e-9)
+    assert all(s.n_lost == 0 and s.max_fill <= 1 for s in res.stages.values())
+    for s in p.stages:      # busy fraction = static occupancy when every event is taken
+        assert res.stages[s.name].occupancy == pytest.approx(rep.stage(s.name).occupancy)
+
+
+def test_clock_not_locked_to_the_bx_gives_a_latency_range_found_by_check_and_simulate():
+    # 300 MHz: 25 ns = 7.5 clocks, so every other BX waits 5/3 ns for an edge
+    p = one_stage(clock_mhz=300, latency=3, ii=1)
+    q = check(p).path("only")
+    assert q.fixed_ns == pytest.approx(10.0) and q.alignment_ns == pytest.approx(5 / 3)
+    assert q.min_latency_ns == pytest.approx(10.0) and q.latency_ns == pytest.approx(35 / 3)
+    res = simulate(p, 10)
+    assert res.latency_ns["only"] == pytest.approx([10.0, 35 / 3] * 5)
+    assert (res.paths["only"].min_ns, res.paths["only"].max_ns) == (q.min_latency_ns,
+                                                                    q.latency_ns)
+
+
+# --------------------------------------------------------------------------- too slow, over budget
+
+@pytest.mark.parametrize("buffer,lost", [(1, 49), (3, 47)])
+def test_a_stage_needing_two_bx_per_event_loses_events(buffer, lost):
+    # 40 MHz, ii = 2 clocks = 50 ns > 25 ns × tmux 1. The stage starts at 0, 2, 4, ... BX; at
+    # BX t the events started are those with start <= t and `buffer` more wait, so after 100 BX
+    # it took 50 + buffer events (BX 0 .. 2·buffer, then every even BX) and lost the rest.
+    p = one_stage(buffer=buffer)
+    st = check(p).stage("slow")
+    assert not st.ok and st.occupancy == 2.0 and st.ii_ns == 50.0 and st.interval_ns == 25.0
+    assert check(p).too_slow == ["slow"]
+    res = simulate(p, 100)
+    assert res.lost.sum() == lost == res.stages["slow"].n_lost == res.paths["only"].n_lost
+    expect_lost = np.zeros(100, bool)
+    expect_lost[2 * buffer + 1::2] = True
+    np.testing.assert_array_equal(res.lost, expect_lost)
+    np.testing.assert_array_equal(res.lost_stage, np.where(expect_lost, 0, -1))
+    assert res.stages["slow"].max_fill == buffer
+    # latency grows while the queue fills (25 ns a BX), then stays at 2 + 2·buffer BX
+    kept = res.latency_ns["only"][~res.lost]
+    assert kept[: 2 * buffer + 1] == pytest.approx(50.0 + 25.0 * np.arange(2 * buffer + 1))
+    assert np.all(kept[2 * buffer:] == 50.0 + 50.0 * buffer)
+
+
+def test_time_multiplexing_makes_the_same_stage_keep_up():
+    p = one_stage(tmux=2)           # two boards take every other BX: 50 ns each
+    assert check(p).ok and check(p).stage("slow").occupancy == 1.0
+    res = simulate(p, 100)
+    assert not res.lost.any() and res.paths["only"].fixed and res.paths["only"].max_ns == 50.0
+
+
+def test_a_path_over_budget_has_a_negative_margin():
+    p = one_stage(latency=2, ii=1, budget_us=0.04)      # 50 ns against 40 ns
+    rep = check(p)
+    assert not rep.ok and rep.over_budget == ["only"] and rep.too_slow == []
+    assert rep.path("only").margin_ns == pytest.approx(-10.0)
+    assert "OVER BUDGET" in rep.table()
+
+
+# --------------------------------------------------------------------------- firmware reports
+
+MODEL_YAML = """
+budget_us: 1
+stages:
+  a: {clock_mhz: 200, latency_cycles: 10}
+  m: {clock_mhz: 240, latency_cycles: 12, role: model}
+  g: {clock_mhz: 200, latency_cycles: 4, role: gt}
+paths:
+  p: [a, m, g]
+"""
+
+
+def report(**kw) -> dict:
+    return {"model": "vae_encoder", "backend": "rtl", "latency_cycles": 14, "clock_ns": 5.0,
+            "initiation_interval": 1, "resources": {"lut": 1234}, **kw}
+
+
+def test_a_firmware_report_sets_the_model_stage(tmp_path):
+    base = parse_pipeline(MODEL_YAML)
+    # a: 0 -> 50 ns; m: 12 clocks of 25/6 ns = 50 ns -> 100; g: 20 ns -> 120 ns
+    assert check(base).path("p").latency_ns == pytest.approx(120.0)
+    path = tmp_path / "fw.json"
+    path.write_text(json.dumps(report()))
+    new = with_firmware(base, "m", path)
+    # m now 14 clocks of 5 ns = 70 ns: +20 ns exactly, no edge waits (all on 5 ns edges)
+    assert check(new).path("p").latency_ns == pytest.approx(140.0)
+    assert simulate(new, 50).paths["p"].max_ns == pytest.approx(140.0)
+    m = new.stage("m")
+    assert (m.clock_mhz, m.latency_cycles, m.ii, m.role) == (200.0, 14, 1, "model")
+    assert m.firmware == str(path) and "vae_encoder" in m.source
+    assert base.stage("m").latency_cycles == 12           # the original is unchanged
+    from_dict = with_firmware(base, "m", report()).stage("m")   # a dict works as the file
+    assert (from_dict.clock_mhz, from_dict.latency_cycles, from_dict.ii) == (200.0, 14, 1)
+    # the same from YAML: firmware relative to the file
+    yaml_path = tmp_path / "p.yaml"
+    yaml_path.write_text(MODEL_YAML.replace("m: {clock_mhz: 240, latency_cycles: 12, role: model}",
+                                            "m: {firmware: fw.json, role: model}"))
+    from_yaml = load_pipeline(yaml_path)
+    assert check(from_yaml).path("p").latency_ns == pytest.approx(140.0)
+
+
+def test_firmware_report_into_the_phase2_anomaly_stage():
+    p = load_pipeline("phase2")
+    new = with_firmware(p, "anomaly", report(clock_ns=2.5, latency_cycles=40))   # 100 ns
+    rep = check(new)
+    assert rep.path("anomaly").latency_ns == pytest.approx(8050.0)    # 8000 + 100 − 50
+    assert rep.path("anomaly").margin_ns == pytest.approx(4450.0)
+    assert rep.stage("anomaly").occupancy == pytest.approx(0.1)
+    assert rep.path("correlator").latency_ns == pytest.approx(8750.0)
+    slow = with_firmware(p, "anomaly", report(clock_ns=2.5, initiation_interval=11))  # 27.5 ns
+    assert check(slow).too_slow == ["anomaly"]
+    assert simulate(slow, 200).stages["anomaly"].n_lost > 0
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"clock_ns": "fast"}, "clock_ns"), ({"clock_ns": 0}, "clock_ns"),
+    ({"latency_cycles": None}, "latency_cycles"), ({"latency_cycles": 1.5}, "latency_cycles"),
+    ({"initiation_interval": 0}, "initiation_interval")])
+def test_bad_firmware_reports_are_refused(tmp_path, change, field):
+    path = tmp_path / "fw.json"
+    path.write_text(json.dumps(report(**change)))
+    with pytest.raises(L1TInputError) as err:
+        with_firmware(parse_pipeline(MODEL_YAML), "m", path)
+    assert err.value.source == str(path) and err.value.field == field
+    missing = report()
+    del missing[field]
+    path.write_text(json.dumps(missing))
+    with pytest.raises(L1TInputError, match="missing") as err:
+        with_firmware(parse_pipeline(MODEL_YAML), "m", path)
+    assert err.value.field == field
+
+
+def test_unknown_stage_or_unreadable_report(tmp_path):
+    with pytest.raises(L1TInputError) as err:
+        with_firmware(parse_pipeline(MODEL_YAML), "nope", report())
+    assert err.value.field == "stages.nope"
+    (tmp_path / "fw.json").write_text("{not json")
+    with pytest.raises(L1TInputError, match="line 1: bad JSON"):
+        with_firmware(parse_pipeline(MODEL_YAML), "m", tmp_path / "fw.json")
+
+
+# --------------------------------------------------------------------------- malformed YAML
+
+GOOD = """\
+name: t
+budget_us: 4
+max_accept_khz: 100
+stages:
+  calo_l1: {clock_mhz: 240, latency_cycles: 60, ii: 6}
+  calo_l2:
+    clock_mhz: 240
+    latency_cycles: 216
+    ii: 54
+    tmux: 9
+    link_ns: 60
+    buffer: 2
+    role: calo
+  gt: {clock_mhz: 240, latency_cycles: 36, role: gt}
+paths:
+  calo: [calo_l1, calo_l2, gt]
+"""
+
+
+@pytest.mark.parametrize("old,new,field,line", [
+    ("    ii: 54", "    ii: 0", "stages.calo_l2.ii", 9),
+    ("    ii: 54", "    ii: 2.5", "stages.calo_l2.ii", 9),
+    ("    tmux: 9", "    tmux: nine", "stages.calo_l2.tmux", 10),
+    ("    link_ns: 60", "    link_ns: -1", "stages.calo_l2.link_ns", 11),
+    ("    link_ns: 60", "    link_ns: .nan", "stages.calo_l2.link_ns", 11),
+    ("    buffer: 2", "    buffer: 0", "stages.calo_l2.buffer", 12),
+    ("    role: calo", "    role: magic", "stages.calo_l2.role", 13),
+    ("    clock_mhz: 240", "    clock_mhz: 0", "stages.calo_l2.clock_mhz", 7),
+    ("    latency_cycles: 216", "    latncy_cycles: 216", "stages.calo_l2.latncy_cycles", 8),
+    ("    clock_mhz: 240\n", "", "stages.calo_l2.clock_mhz", 6),
+    ("budget_us: 4", "budget_us: true", "budget_us", 2),
+    ("budget_us: 4\n", "", "budget_us", 1),
+    ("max_accept_khz: 100", "max_accept_khz: -1", "max_accept_khz", 3),
+    ("  calo: [calo_l1, calo_l2, gt]", "  calo: [calo_l1, calo_l3, gt]", "paths.calo[1]", 16),
+    ("  calo: [calo_l1, calo_l2, gt]", "  calo: []", "paths.calo", 16),
+    ("  calo: [calo_l1, calo_l2, gt]", "  calo: [calo_l1, calo_l2, gt]\n  mu: [calo_l1]",
+     "paths", 15),
+    ("    role: calo", "    role: calo\n    firmware: fw.json", "stages.calo_l2.clock_mhz", 7),
+    ("    role: calo", "    role: calo\n    ii: 3", "ii", 14),
+    ("stages:\n", "stage:\n", "stage", 4),
+])
+def test_malformed_fields_name_file_line_and_field(tmp_path, old, new, field, line):
+    assert old in GOOD
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(L1TInputError) as err:
+        load_pipeline(path)
+    assert err.value.source == str(path)
+    assert err.value.field == field
+    assert f"line {line}:" in err.value.problem
+
+
+def test_bad_yaml_and_missing_files(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("stages: [\n")
+    with pytest.raises(L1TInputError, match="bad YAML") as err:
+        load_pipeline(path)
+    assert err.value.source == str(path)
+    with pytest.raises(L1TInputError, match="cannot read"):
+        load_pipeline(tmp_path / "none.yaml")
+    fw = "  calo_l2:\n    firmware: fw.json\n    tmux: 9\n"
+    path.write_text(GOOD.replace(GOOD[GOOD.index("  calo_l2:"):GOOD.index("  gt:")], fw))
+    with pytest.raises(L1TInputError, match="no firmware report") as err:
+        load_pipeline(path)
+    assert err.value.field == "stages.calo_l2.firmware" and "line 7:" in err.value.problem
+    assert load_pipeline(None).name == "phase2"
+    assert check(parse_pipeline(GOOD)).ok
+
+
+# --------------------------------------------------------------------------- chunked streaming
+
+CHUNK_YAML = """
+budget_us: 2
+stages:
+  fe: {clock_mhz: 240, latency_cycles: 7, ii: 6, link_ns: 13}
+  busy: {clock_mhz: 320, latency_cycles: 9, ii: 25, tmux: 3, buffer: 2, link_ns: 7}
+  gt: {clock_mhz: 300, latency_cycles: 5, ii: 7, link_ns: 3}
+  side: {clock_mhz: 40, latency_cycles: 1, ii: 1}
+paths:
+  main: [fe, busy, gt]
+  other: [side, gt]
+"""
+
+
+def test_chunked_equals_unchunked():
+    # busy: 25 clocks of 3.125 ns = 78.1 ns > 3 boards × 25 ns: it loses events, so the chunks
+    # must carry every board's queue; gt at 300 MHz waits 0 or 5/3 ns for its edges
+    p = parse_pipeline(CHUNK_YAML)
+    assert check(p).too_slow == ["busy"]
+    n = 5000
+    whole = simulate(p, n)
+    assert whole.lost.sum() > 0 and whole.stages["busy"].n_lost == whole.lost.sum()
+    state, parts = None, []
+    for size in (1, 999, 7, 2500, 1493):
+        start = state.next_bx if state else 0
+        part = simulate(p, size, state, block_bx=64)
+        assert part.start_bx == start
+        state = part.state
+        parts.append(part)
+    assert state.next_bx == n
+    for name in p.paths:
+        np.testing.assert_array_equal(np.concatenate([r.latency_ns[name] for r in parts]),
+                                      whole.latency_ns[name])
+    for attr in ("l1a_ns", "lost", "lost_stage"):
+        np.testing.assert_array_equal(np.concatenate([getattr(r, attr) for r in parts]),
+                                      getattr(whole, attr))
+    assert part.paths == whole.paths and part.l1a == whole.l1a and part.stages == whole.stages
+    # totals only: the same numbers without the per-BX arrays
+    totals = simulate(p, n, events=False)
+    assert totals.latency_ns is None and totals.paths == whole.paths
+    assert totals.stages == whole.stages
+
+
+def test_the_state_is_carried_in_place_and_belongs_to_its_pipeline():
+    p = one_stage()
+    state = SimState.new(p)
+    first = simulate(p, 10, state)
+    again = simulate(p, 10, state)
+    assert first.state is again.state is state and state.next_bx == 20
+    assert (first.start_bx, again.start_bx) == (0, 10) and again.stage_names == ("slow",)
+    with pytest.raises(ValueError, match="different pipeline"):
+        simulate(one_stage(tmux=2), 10, state)
+    rep = stream_report(p, state)
+    json.dumps(rep)                                  # JSON-able
+    assert rep["simulated_bx"] == 20 and rep["stages"]["slow"]["n_lost"] == 9
+    assert rep["paths"]["only"]["n_lost"] == 9 and rep["check"]["too_slow"] == ["slow"]
+
+
+def test_python_constructed_pipelines_are_checked():
+    s = Stage("a", 40.0, 1)
+    with pytest.raises(ValueError, match="unknown stages"):
+        Pipeline("x", (s,), {"p": ("b",)}, 1.0)
+    assert check(Pipeline("x", (s,), {"p": ("a",)}, 1.0)).path("p").latency_ns == 25.0
