@@ -327,6 +327,11 @@ def test_chunked_equals_unchunked():
         np.testing.assert_array_equal(np.concatenate([getattr(r, attr) for r in parts]),
                                       getattr(whole, attr))
     assert part.paths == whole.paths and part.l1a == whole.l1a and part.stages == whole.stages
+    # above 65536 BX the paths run in threads: the same as chunks run one path after the other
+    big = simulate(p, 70000)
+    halves = [simulate(p, 35000, st) for st in [SimState.new(p)] for _ in range(2)]
+    np.testing.assert_array_equal(np.concatenate([r.l1a_ns for r in halves]), big.l1a_ns)
+    assert halves[1].paths == big.paths and halves[1].stages == big.stages
     # totals only: the same numbers without the per-BX arrays
     totals = simulate(p, n, events=False)
     assert totals.latency_ns is None and totals.paths == whole.paths
