@@ -1,25 +1,42 @@
-"""Bit-exact numpy emulation of the fixed-point arithmetic hls4ml generates.
+"""Bit-exact emulation of the fixed-point arithmetic hls4ml generates (numpy + numba).
 
-Everything is integer *codes* (int64; value = code × 2**-F, :mod:`models.fixedpoint`), evaluated
-layer by layer on chunks of events (memory stays bounded: ``chunk_size`` events at a time):
+Everything is integer *codes* (value = code × 2**-F, :mod:`models.fixedpoint`), evaluated layer
+by layer:
 
-- **input**: ``input_t`` codes (the backend interface has already checked the grid);
+- **input**: ``input_t`` codes (values checked to be on the input grid);
 - **Dense** (``nnet::dense_latency``): in C++ each product ``x[i] * w[i][j]`` is exact
   (``ap_fixed<Wx+Ww, Ix+Iw>``) and is stored into an ``accum_t`` array, the accumulator starts at
   ``(accum_t) bias[j]`` and ``acc[j] += mult[i][j]`` runs over ``i = 0 … n_in-1``, then
   ``res[j] = (result_t) acc[j]``. Here: products are integer products of the input codes and the
   weight codes (LSB ``2**-(Fx+Fw)``), summed exactly; the sum is then cast to ``accum_t`` and
-  ``result_t`` with their rounding/overflow modes (:func:`models.fixedpoint.requantize`).
-  Summing first and casting once is exact when ``accum_t`` needs no rounding of a product
-  (``F_acc >= Fx + Fw``) and either wraps (``AP_WRAP``: every cast is the same modular
-  reduction) or cannot overflow for any input (checked from the weights and the input range);
-  otherwise the emulator follows the C++ step by step (product → ``accum_t``, then each ``+=``
-  with ``accum_t``'s overflow mode, in the C++ order). The exact sum uses a float32 (float64)
-  matrix product when every partial sum is an integer below 2**24 (2**53) for any input —
-  then every addition is exact in any order —, else an int64 one; a layer whose sums could need
-  63 bits or more is refused.
+  ``result_t`` with their rounding/overflow modes. Summing first and casting once is exact when
+  ``accum_t`` needs no rounding of a product (``F_acc >= Fx + Fw``) and either wraps
+  (``AP_WRAP``: every cast is the same modular reduction) or cannot overflow for any input
+  (checked from the weights and the input range); otherwise the emulator follows the C++ step
+  by step (product → ``accum_t``, then each ``+=`` with ``accum_t``'s overflow mode, in the C++
+  order). The exact sum uses a float32 (float64) product when every partial sum is an integer
+  below 2**24 (2**53) for any input — then every product and every addition is exact in any
+  order —, else an int64 one; a layer whose sums could need 63 bits or more is refused.
 - **relu** (``nnet::relu``): ``x > 0 ? (result_t) x : 0``; **linear** (``nnet::linear``):
   ``(result_t) x``.
+
+Casts (:func:`cast`, ``dst_t y = x``) are a shift (left, or right by ``k`` bits followed by the
+rounding increment of ``dst``'s mode, decided from the dropped bits ``r``: above, at or below
+``2**(k-1)``), then ``dst``'s overflow mode; one branch-free int64 formula (:func:`_cast1`)
+covers every mode pair whose shifted codes fit in int64, :func:`models.fixedpoint.requantize`
+(the reference) the rest. ``tests/test_fixed_ap_types.py`` checks :func:`cast` against the real
+``ap_fixed`` headers.
+
+Two ways to run a model, with the same results:
+
+- **fused kernel** (:class:`_Program`, used by :meth:`EmulatorBackend.predict`): one compiled
+  pass over the float64 inputs, in parallel over chunks of events, 64 events at a time through
+  the whole network (grid check, float32/float64 sums, int64 casts, float64 outputs), so that
+  nothing larger than the outputs is ever written to memory. It applies when every Dense layer
+  takes the "sum once" path with a float product and every cast has int64 parameters — the
+  usual case, the VAE encoder included;
+- **layer by layer** on int64 code arrays (:func:`emulate_codes`, chunks of ``chunk_size``
+  events): every other model (step-by-step accumulators, int64 sums) and the per-layer trace.
 
 Bit-exact to hls4ml's C simulation (``tests/test_firmware_emulator.py``).
 """
@@ -28,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from datasets.errors import L1TInputError
@@ -41,6 +59,7 @@ FLOAT_EXACT = 2**53     #: float64 matrix products are exact while every partial
 INT_EXACT = 2**62       #: int64 sums are exact (with room for the bias) below this
 
 DEFAULT_CHUNK = 32768
+GROUP = 64              #: events the fused kernel carries through the network together
 
 
 def _max_abs_code(t: FixedType) -> int:
@@ -59,52 +78,100 @@ def _contains(src: FixedType, dst: FixedType) -> bool:
     return d >= 0 and (src.min_code << d) >= _min_kept(dst) and (src.max_code << d) <= dst.max_code
 
 
+# -- casts -----------------------------------------------------------------------------------------
+# A cast is 10 int64 parameters: left shift, right shift, mask of the dropped bits, half (2**(k-1),
+# or 1 when nothing is dropped so that no rounding condition holds), rounding flags, overflow
+# kind, low / high code bounds, mask of the W low bits, and 2**W (the wrap's correction).
+N_CAST = 10
+OV_WRAP, OV_CLIP, OV_ZERO, OV_NONE = 0, 1, 2, 3
+# rounding flags: +1 when the dropped bits r are above half (G); at half: always (E), when the
+# code is negative (EN), non-negative (EP), when the kept part is odd (EO); r != 0 and negative (Z)
+_G, _E, _EN, _EP, _EO, _Z = 1, 2, 4, 8, 16, 32
+_ROUNDING_FLAGS = {"TRN": 0, "TRN_ZERO": _Z, "RND": _G | _E, "RND_ZERO": _G | _EN,
+                   "RND_MIN_INF": _G, "RND_INF": _G | _EP, "RND_CONV": _G | _EO}
+
+
+def _cast_params(src: FixedType, dst: FixedType) -> np.ndarray | None:
+    """The :func:`_cast1` parameters of ``dst_t y = (src_t) x`` (None: use the reference)."""
+    p = np.zeros(N_CAST, dtype=np.int64)
+    p[3], p[5] = 1, OV_NONE
+    if src == dst:
+        return p
+    d = dst.frac - src.frac
+    if _contains(src, dst):
+        p[0] = d
+        return p
+    if d >= 0:
+        if src.width + d > MAX_WIDTH:      # the shifted codes could leave int64
+            return None
+        p[0] = d
+    else:
+        k = -d
+        if k > MAX_WIDTH:
+            return None
+        p[1], p[2], p[3] = k, (1 << k) - 1, 1 << (k - 1)
+        p[4] = _ROUNDING_FLAGS[dst.rounding]
+    lo, hi = dst.min_code, dst.max_code
+    o = dst.overflow
+    if o == "SAT_SYM":
+        # the headers set the pattern 1 << (W-1) | 1 on underflow: -hi, or -1 for one bit
+        lo = (-hi if dst.width > 1 else -1) if dst.signed else 0
+    p[5] = {"WRAP": OV_WRAP, "SAT": OV_CLIP, "SAT_SYM": OV_CLIP, "SAT_ZERO": OV_ZERO}[o]
+    p[6], p[7], p[8], p[9] = lo, hi, (1 << dst.width) - 1, 1 << dst.width
+    return p
+
+
+def _wrap_params(t: FixedType) -> np.ndarray:
+    """:func:`_cast1` parameters of a plain reduction modulo ``2**W`` into ``t``."""
+    p = np.zeros(N_CAST, dtype=np.int64)
+    p[3], p[5] = 1, OV_WRAP
+    p[6], p[7], p[8], p[9] = t.min_code, t.max_code, (1 << t.width) - 1, 1 << t.width
+    return p
+
+
+@numba.njit(inline="always", nogil=True)
+def _cast1(v, ls, rs, rmask, half, flags, ov, lo, hi, wmask, wsize):  # pragma: no cover - jit
+    """One code: shift, rounding increment, overflow (branch-free, so loops vectorise)."""
+    q = (v << ls) >> rs
+    r = v & rmask
+    neg = v < 0
+    tie = r == half
+    inc = (((r > half) & ((flags & 1) != 0))
+           | (tie & (((flags & 2) != 0) | (neg & ((flags & 4) != 0))
+                     | ((v >= 0) & ((flags & 8) != 0)) | (((q & 1) == 1) & ((flags & 16) != 0))))
+           | ((r != 0) & neg & ((flags & 32) != 0)))
+    q = q + np.int64(inc)
+    u = q & wmask
+    u = u - np.int64(u > hi) * wsize                     # two's complement (never for unsigned)
+    c = min(max(q, lo), hi)
+    z = q if (q >= lo) & (q <= hi) else np.int64(0)
+    return u if ov == 0 else (c if ov == 1 else (z if ov == 2 else q))
+
+
+@numba.njit(cache=True, nogil=True)
+def _cast_array(v, out, p):  # pragma: no cover - jit
+    ls, rs, rmask, half, flags = p[0], p[1], p[2], p[3], p[4]
+    ov, lo, hi, wmask, wsize = p[5], p[6], p[7], p[8], p[9]
+    for n in range(v.size):
+        out[n] = _cast1(v[n], ls, rs, rmask, half, flags, ov, lo, hi, wmask, wsize)
+
+
 def cast(codes: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
     """``dst_t y = x;`` for ``x`` of type ``src``: int64 codes of ``dst`` (shape of ``codes``).
 
-    Same result as :func:`models.fixedpoint.requantize` (the reference; checked against it in
-    the tests), with a faster path for the usual case: a right shift by ``k`` bits followed by
-    the rounding increment of ``dst``'s mode, then its overflow mode.
+    Same result as :func:`models.fixedpoint.requantize` (the reference; checked against it and
+    against the ``ap_fixed`` headers in the tests), computed by the compiled :func:`_cast1`
+    wherever its int64 shifts cannot overflow.
     """
     if src == dst:
         return codes
-    d = dst.frac - src.frac
-    if _contains(src, dst):
-        return codes << d                                  # every value fits exactly
-    if d >= 0 or dst.overflow not in ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM"):
+    p = _cast_params(src, dst)
+    if p is None:
         return requantize(codes, src, dst)
-    k = -d
-    if k >= src.width + 1:                                  # everything shifted out: reference
-        return requantize(codes, src, dst)
-    q = codes >> k                                          # floor
-    r = codes & ((1 << k) - 1)                              # dropped bits, 0 <= r < 2**k
-    half = 1 << (k - 1)
-    mode = dst.rounding
-    if mode == "TRN":
-        inc = None
-    elif mode == "TRN_ZERO":
-        inc = (codes < 0) & (r != 0)
-    elif mode == "RND":
-        inc = r >= half
-    elif mode == "RND_ZERO":
-        inc = (r > half) | ((r == half) & (codes < 0))
-    elif mode == "RND_MIN_INF":
-        inc = r > half
-    elif mode == "RND_INF":
-        inc = (r > half) | ((r == half) & (codes >= 0))
-    else:  # RND_CONV
-        inc = (r > half) | ((r == half) & ((q & 1) == 1))
-    if inc is not None:
-        q = q + inc
-    lo, hi = dst.min_code, dst.max_code
-    o = dst.overflow
-    if o == "WRAP":
-        return _wrap(q, dst)
-    if o == "SAT":
-        return np.clip(q, lo, hi)
-    if o == "SAT_ZERO":
-        return np.where((q < lo) | (q > hi), 0, q)
-    return np.clip(q, -hi if dst.signed else 0, hi)        # SAT_SYM
+    v = np.ascontiguousarray(codes, dtype=np.int64)
+    out = np.empty_like(v)
+    _cast_array(v.reshape(-1), out.reshape(-1), p)
+    return out
 
 
 def _wrap(v: np.ndarray, t: FixedType) -> np.ndarray:
@@ -237,10 +304,201 @@ def emulate_codes(fw: FirmwareModel, x_codes: np.ndarray, chunk_size: int = DEFA
     return out
 
 
-class EmulatorBackend(Backend):
-    """Our vectorised numpy emulation of the hls4ml arithmetic (no hardware figures).
+# -- the fused kernel --------------------------------------------------------------------------
+K_DENSE, K_ACT, K_OUT = 1, 2, 3
+# one int64 row per step: kind, source row, destination row, n_in (or n), n_out, weight offset,
+# bias offset, sum mask, sum shift, relu floor, output offset (in units of N), then two casts
+_ROW = 11
+_CA = _ROW              # dense: the sum's wrap into accum_t (OV_NONE when it cannot overflow)
+_CB = _ROW + N_CAST     # dense: accum_t -> result_t; activation: input -> result_t
+_PROG_WIDTH = _ROW + 2 * N_CAST
+_INT64_MIN = -(1 << 63)
 
-    ``chunk_size``: events evaluated at a time (bounds memory).
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _forward(x, in_scale, in_inv, in_lo, in_hi, prog, fscale, wts, bias, n_units, max_in,
+             max_out, chunk, out, bad):  # pragma: no cover - jit
+    """Run ``prog`` on inputs ``x`` (float64 ``(N, n_in)``) into ``out`` (float64, outputs one
+    after the other, each ``(N, n_k)``); ``bad[c]``: flat index of the first input of chunk ``c``
+    that is not a code × ``in_inv`` within ``[in_lo, in_hi]`` (NaN, inf included), else -1."""
+    n, n_in = x.shape
+    n_chunks = (n + chunk - 1) // chunk
+    for c in numba.prange(n_chunks):
+        codes = np.zeros((n_units, GROUP), dtype=np.int64)
+        xf = np.zeros((max_in, GROUP), dtype=wts.dtype)
+        acc = np.zeros((max_out, GROUP), dtype=wts.dtype)
+        first_bad = -1
+        stop = min(n, (c + 1) * chunk)
+        for g0 in range(c * chunk, stop, GROUP):
+            m = min(GROUP, stop - g0)
+            for b in range(m):
+                e = g0 + b
+                for i in range(n_in):
+                    v = x[e, i]
+                    f = np.floor(v * in_scale)            # exact: a power-of-two scaling
+                    if not ((f >= in_lo) & (f <= in_hi) & (f * in_inv == v)):
+                        if first_bad < 0:
+                            first_bad = e * n_in + i
+                        f = 0.0
+                    codes[i, b] = np.int64(f)
+            for b in range(m, GROUP):                     # the tail of the last group
+                for i in range(n_in):
+                    codes[i, b] = 0
+            for s in range(prog.shape[0]):
+                kind, src, dst, n_a, n_b = prog[s, 0], prog[s, 1], prog[s, 2], prog[s, 3], \
+                    prog[s, 4]
+                if kind == K_DENSE:
+                    woff, boff, smask, shift = prog[s, 5], prog[s, 6], prog[s, 7], prog[s, 8]
+                    for i in range(n_a):
+                        for b in range(GROUP):
+                            xf[i, b] = codes[src + i, b]
+                    for j in range(n_b):
+                        for b in range(GROUP):
+                            acc[j, b] = 0
+                    for i in range(n_a):
+                        for j in range(n_b):
+                            w = wts[woff + i * n_b + j]
+                            for b in range(GROUP):
+                                acc[j, b] += xf[i, b] * w
+                    a0, a1, a2, a3, a4 = prog[s, _CA], prog[s, _CA + 1], prog[s, _CA + 2], \
+                        prog[s, _CA + 3], prog[s, _CA + 4]
+                    a5, a6, a7, a8, a9 = prog[s, _CA + 5], prog[s, _CA + 6], prog[s, _CA + 7], \
+                        prog[s, _CA + 8], prog[s, _CA + 9]
+                    b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
+                        prog[s, _CB + 3], prog[s, _CB + 4]
+                    b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
+                        prog[s, _CB + 8], prog[s, _CB + 9]
+                    for j in range(n_b):
+                        bj = bias[boff + j]
+                        for b in range(GROUP):
+                            t = ((np.int64(acc[j, b]) & smask) << shift) + bj
+                            t = _cast1(t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
+                elif kind == K_ACT:
+                    floor = prog[s, 9]
+                    b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
+                        prog[s, _CB + 3], prog[s, _CB + 4]
+                    b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
+                        prog[s, _CB + 8], prog[s, _CB + 9]
+                    for j in range(n_a):
+                        for b in range(GROUP):
+                            t = max(codes[src + j, b], floor)
+                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
+                else:  # K_OUT
+                    base = prog[s, 10] * n
+                    sc = fscale[s]
+                    for b in range(m):
+                        row = base + (g0 + b) * n_a
+                        for j in range(n_a):
+                            out[row + j] = codes[src + j, b] * sc
+        bad[c] = first_bad
+
+
+@dataclass
+class _Program:
+    """A model compiled for :func:`_forward` (see the module docstring for when it applies)."""
+
+    prog: np.ndarray        # (steps, _PROG_WIDTH) int64
+    fscale: np.ndarray      # (steps,) float64: 2**-F of each output step
+    weights: np.ndarray     # every Dense's weight codes, flat, float32 or float64
+    bias: np.ndarray        # every Dense's (accum_t) bias codes, flat int64
+    n_units: int            # rows of codes per event (every layer's outputs)
+    max_in: int
+    max_out: int
+    sizes: list[int]        # output sizes, in fw.outputs order
+    input_type: FixedType
+
+    @classmethod
+    def build(cls, fw: FirmwareModel, plans: list[Any]) -> "_Program | None":
+        """The program of ``fw`` (``plans`` from :func:`_plan`), or None where it does not apply."""
+        dense = [p for p in plans if isinstance(p, _DensePlan)]
+        if any(p.path != "sum" or p.w_float is None for p in dense):
+            return None
+        dtype = np.float32 if all(p.w_float.dtype == np.float32 for p in dense) else np.float64
+        rows: dict[str, int] = {}
+        n_units = 0
+        steps, weights, biases = [], [], []
+        woff = boff = 0
+        for plan in plans:
+            layer = plan.layer if isinstance(plan, _DensePlan) else plan
+            rows[layer.name] = n_units
+            n_units += layer.n_out
+            if isinstance(plan, InputLayer):
+                if plan is not fw.layers[0]:
+                    return None
+                continue
+            row = np.zeros(_PROG_WIDTH, dtype=np.int64)
+            row[1], row[2] = rows[layer.input], rows[layer.name]
+            if isinstance(plan, _DensePlan):
+                ta = layer.accum_type
+                cb = _cast_params(ta, layer.result_type)
+                if cb is None:
+                    return None
+                row[0], row[3], row[4], row[5], row[6] = K_DENSE, layer.n_in, layer.n_out, \
+                    woff, boff
+                if not plan.may_overflow:
+                    row[7], row[8] = -1, plan.shift
+                    row[_CA:_CA + N_CAST] = _cast_params(ta, ta)        # identity
+                elif plan.shift < ta.width:         # wrap: reduce before shifting (int64)
+                    row[7], row[8] = (1 << (ta.width - plan.shift)) - 1, plan.shift
+                    row[_CA:_CA + N_CAST] = _wrap_params(ta)
+                else:                               # every bit of the sum shifted out
+                    row[7], row[8] = 0, 0
+                    row[_CA:_CA + N_CAST] = _wrap_params(ta)
+                row[_CB:_CB + N_CAST] = cb
+                weights.append(plan.w_float.astype(dtype).ravel())
+                biases.append(plan.bias_acc.astype(np.int64))
+                woff += layer.n_in * layer.n_out
+                boff += layer.n_out
+            else:  # ActivationLayer
+                cb = _cast_params(layer.input_type, layer.result_type)
+                if cb is None:
+                    return None
+                row[0], row[3] = K_ACT, layer.n
+                row[9] = 0 if layer.activation == "relu" else _INT64_MIN
+                row[_CB:_CB + N_CAST] = cb
+            steps.append(row)
+        fscale, offset, sizes = [0.0] * len(steps), 0, []
+        for name in fw.outputs:
+            layer = fw.layer(name)
+            row = np.zeros(_PROG_WIDTH, dtype=np.int64)
+            row[0], row[1], row[3], row[10] = K_OUT, rows[name], layer.n_out, offset
+            steps.append(row)
+            fscale.append(float(np.ldexp(1.0, -layer.result_type.frac)))
+            offset += layer.n_out
+            sizes.append(layer.n_out)
+        mx_in = max([p.layer.n_in for p in dense], default=1)
+        mx_out = max([p.layer.n_out for p in dense], default=1)
+        return cls(np.array(steps, dtype=np.int64).reshape(-1, _PROG_WIDTH),
+                   np.array(fscale, dtype=np.float64),
+                   np.concatenate(weights) if weights else np.zeros(1, dtype=dtype),
+                   np.concatenate(biases) if biases else np.zeros(1, dtype=np.int64),
+                   n_units, mx_in, mx_out, sizes, fw.input_type)
+
+    def run(self, x: np.ndarray, chunk_size: int) -> tuple[list[np.ndarray], int]:
+        """Outputs (float64 ``(N, n_k)``, views of one buffer) for float64 inputs ``x``
+        ``(N, n_in)``, and the flat index of the first input off the grid (-1: none)."""
+        t = self.input_type
+        n = len(x)
+        out = np.empty(n * sum(self.sizes), dtype=np.float64)
+        n_chunks = -(-n // chunk_size)
+        bad = np.full(max(n_chunks, 1), -1, dtype=np.int64)
+        _forward(x, float(np.ldexp(1.0, t.frac)), float(np.ldexp(1.0, -t.frac)),
+                 float(t.min_code), float(t.max_code), self.prog, self.fscale, self.weights,
+                 self.bias, self.n_units, self.max_in, self.max_out, chunk_size, out, bad)
+        outs, offset = [], 0
+        for size in self.sizes:
+            outs.append(out[offset * n:(offset + size) * n].reshape(n, size))
+            offset += size
+        hit = bad[bad >= 0]
+        return outs, int(hit.min()) if hit.size else -1
+
+
+class EmulatorBackend(Backend):
+    """Our bit-exact emulation of the hls4ml arithmetic (no hardware figures).
+
+    ``chunk_size``: events per work item (a compiled chunk of the fused kernel, or a step of the
+    layer-by-layer path: bounds its working memory).
     """
 
     name = "emulator"
@@ -251,12 +509,35 @@ class EmulatorBackend(Backend):
         super().__init__()
         self.chunk_size = check_chunk_size(self.name, chunk_size)
         self._plans: list[Any] = []
+        self._program: _Program | None = None
+
+    @property
+    def fused(self) -> bool:
+        """Whether :meth:`predict` runs the fused compiled kernel (else layer by layer)."""
+        return self._program is not None
 
     def _compile(self, fw_model: FirmwareModel, workdir: str | None) -> None:
         self._plans = _plan(fw_model)     # validates every layer (widths) up front
+        self._program = _Program.build(fw_model, self._plans)
+
+    def predict(self, x: np.ndarray) -> list[np.ndarray]:
+        """Outputs for on-grid inputs ``x`` ``(N, n_in)`` (the contract of
+        :meth:`Backend.predict`); the fused kernel checks the grid as it reads ``x``."""
+        fw = self.fw_model
+        if self._program is None:
+            return super().predict(x)
+        x = fw._shape(x, finite=False)            # NaN/inf fail the kernel's grid check
+        outs, first_bad = self._program.run(x, self.chunk_size)
+        if first_bad >= 0:
+            fw.input_codes(x)                     # raises, naming the first bad input
+            raise RuntimeError(f"{self.name}: input {divmod(first_bad, fw.n_in)} failed the "
+                               "kernel's grid check but not FirmwareModel.input_codes")
+        return outs
 
     def _predict(self, x: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
         fw = self.fw_model
+        if self._program is not None:
+            return self._program.run(x, self.chunk_size)[0]
         outs = [np.empty((len(codes), n), dtype=np.float64) for n in fw.output_sizes]
         for start in range(0, len(codes), self.chunk_size):
             part = _run(self._plans, fw.outputs, codes[start:start + self.chunk_size])

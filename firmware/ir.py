@@ -272,7 +272,10 @@ class FirmwareModel:
                                 "the inputs first (FirmwareModel.quantize_inputs)", "x")
         return codes
 
-    def _shape(self, x: np.ndarray) -> np.ndarray:
+    def _shape(self, x: np.ndarray, finite: bool = True) -> np.ndarray:
+        """``x`` as float64 ``(N, n_in)`` (a single event may be 1-d); ``finite``: also reject
+        NaN/inf here (the emulator's fused kernel checks them itself, in the same pass as the
+        grid)."""
         x = np.asarray(x)
         if x.dtype.kind not in "fiu":
             raise L1TInputError(self.name, f"numeric inputs expected, got dtype {x.dtype}", "x")
@@ -282,7 +285,7 @@ class FirmwareModel:
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise L1TInputError(self.name, f"inputs must be shaped (N, {self.n_in}), got "
                                 f"{x.shape}", "x")
-        if not np.all(np.isfinite(x)):
+        if finite and not np.all(np.isfinite(x)):
             raise L1TInputError(self.name, "NaN or infinite input", "x")
         return x
 

@@ -1,9 +1,14 @@
-"""The firmware IR, the bit-exact emulator and the hls4ml C-simulation backend.
+"""The firmware IR, the bit-exact emulator and the hls4ml C-simulation backend, and the four
+implementations of a fully quantized model (Keras, emulator, C-sim, RTL) compared pairwise.
 
-Each model is converted and its hls4ml project compiled once per module (≈ 5–10 s each).
+Each model is converted and its hls4ml project compiled once per module (≈ 5–10 s each); an RTL
+(Verilator) build happens on first use: ≈ 7 s for ``small``, but ≈ 35 s for ``deep`` and ≈ 1 min
+for the VAE encoder, whose small-size checks therefore run the traced da4ml graph the Verilog is
+generated from (da4ml's interpreter); the slow 10^6-event test simulates the RTL of all three.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -19,8 +24,9 @@ from firmware import ir  # noqa: E402
 from firmware.backend import (NOT_AVAILABLE, Backend, available_backends, get_backend,  # noqa: E402
                               register_backend)
 from firmware.compare import compare  # noqa: E402
-from firmware.emulator import EmulatorBackend, emulate_codes  # noqa: E402
+from firmware.emulator import EmulatorBackend, cast, emulate_codes  # noqa: E402
 from models import fixedpoint  # noqa: E402
+from models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType  # noqa: E402
 
 N_EVENTS = 3000
 
@@ -84,6 +90,27 @@ def _eight_bit_model():
     return model
 
 
+def _deep_model():
+    """32 → 24 → 12 → 6, signed ap_fixed<12,4> inputs, 8-, 5- and 7-bit weights,
+    quantized_relu(10,4) and (6,2), a quantized_bits(12,4) output: fully quantized, sums within
+    float32's mantissa (Keras is exact) and modes the RTL backend expresses."""
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from tensorflow import keras
+
+    q8, q5, q7 = (quantized_bits(8, 1, alpha=1), quantized_bits(5, 0, alpha=1),
+                  quantized_bits(7, 1, alpha=1))
+    x = keras.Input((32,), name="x")
+    h = QDense(24, kernel_quantizer=q8, bias_quantizer=q8, name="e1",
+               activation=quantized_relu(10, 4))(x)
+    h = QDense(12, kernel_quantizer=q5, bias_quantizer=q5, name="e2")(h)
+    h = QActivation(quantized_relu(6, 2), name="e2_relu")(h)
+    h = QDense(6, kernel_quantizer=q7, bias_quantizer=q7, name="e3")(h)
+    h = QActivation(quantized_bits(12, 4, alpha=1), name="e3_q")(h)
+    model = keras.Model(x, h, name="deep")
+    _randomize(model, 4, 0.4)
+    return model
+
+
 EIGHT_BIT_PRECISION = {
     # fewer fractional bits than the products, rounding + saturation: the step-by-step path
     "a": {"accum": "ap_fixed<16,7,AP_RND_CONV,AP_SAT>", "result": "ap_fixed<14,6,AP_RND,AP_SAT>"},
@@ -104,22 +131,34 @@ def _inputs(fw: ir.FirmwareModel, n: int, seed: int) -> np.ndarray:
 
 
 class Compiled:
-    def __init__(self, fw, keras_model, workdir):
+    """A model's IR with its emulator and compiled C-sim (``x``: N_EVENTS on-grid inputs); the
+    RTL backend is built on first use (:meth:`rtl`). ``anomaly``: the VAE's AnomalyModel."""
+
+    def __init__(self, fw, keras_model, workdir, anomaly=None):
         self.fw = fw
         self.keras = keras_model
+        self.anomaly = anomaly
         self.workdir = Path(workdir)
         self.emu = get_backend("emulator")
         self.emu.compile(fw)
         self.hls = get_backend("hls4ml")
         self.hls.compile(fw, workdir)
         self.x = _inputs(fw, N_EVENTS, 7)
+        self._rtl = None
+
+    def rtl(self):
+        """The Verilator-simulated RTL backend (built once)."""
+        if self._rtl is None:
+            self._rtl = get_backend("rtl")
+            self._rtl.compile(self.fw, self.workdir / "rtl")
+        return self._rtl
 
 
 @pytest.fixture(scope="module")
 def vae(tmp_path_factory):
     model = _vae_model()
     fw = ir.from_anomaly_model(model, name="vae_encoder")
-    return Compiled(fw, model.encoder, tmp_path_factory.mktemp("hls_vae"))
+    return Compiled(fw, model.encoder, tmp_path_factory.mktemp("hls_vae"), anomaly=model)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +175,57 @@ def eight(tmp_path_factory):
     return Compiled(fw, model, tmp_path_factory.mktemp("hls_eight"))
 
 
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    model = _deep_model()
+    fw = ir.from_keras(model, "ap_fixed<12,4>")
+    return Compiled(fw, model, tmp_path_factory.mktemp("hls_deep"))
+
+
 MODELS = ["vae", "small", "eight"]
+#: fully quantized (Keras is bit-exact too) with modes da4ml expresses: all four implementations
+FOUR_WAY = ["vae", "small", "deep"]
+SLOW_RTL_BUILD = {"vae", "deep"}   # Verilator builds of ≈ 1 min and 35 s: only in the slow test
+
+
+def _keras_outputs(c: Compiled, x: np.ndarray) -> list[np.ndarray]:
+    y = c.keras.predict(x.astype(np.float32), verbose=0, batch_size=16384)
+    return y if isinstance(y, list) else [y]
+
+
+def _graph_outputs(c: Compiled, x: np.ndarray) -> list[np.ndarray]:
+    """The RTL's da4ml graph run by da4ml's interpreter (no Verilator build)."""
+    from firmware.rtl import trace
+
+    flat = np.asarray(trace(c.fw).predict(x), dtype=np.float64)
+    return np.split(flat, np.cumsum(c.fw.output_sizes)[:-1], axis=1)
+
+
+def _check_four_way(c: Compiled, x: np.ndarray, rtl: list[np.ndarray]) -> None:
+    """Keras, emulator, C-sim and RTL outputs on ``x``: every pair bit for bit; for the VAE
+    also its three anomaly scores (Keras through AnomalyModel.scores on the integer words)."""
+    outs = {"keras": _keras_outputs(c, x), "emulator": c.emu.predict(x),
+            "hls4ml": c.hls.predict(x), "rtl": rtl}
+    n = len(x)
+    exact = {"events": n, "mismatched_events": 0, "max_abs_diff_lsb": 0.0}
+    pairs = {f"{a} vs {b}": compare(outs[a], outs[b], c.fw.output_types, c.fw.outputs)["overall"]
+             for a, b in itertools.combinations(outs, 2)}
+    assert pairs == {key: exact for key in pairs}, pairs
+    for y, t in zip(outs["emulator"], c.fw.output_types):     # non-trivial, on the output grid
+        assert np.count_nonzero(y) > y.size // 10
+        assert len(np.unique(y)) > 20
+        assert np.array_equal(fixedpoint.quantize(y, t), y)
+    if c.anomaly is not None:
+        from models.vae import scores_from_latent
+
+        words = fixedpoint.to_int(x, c.fw.input_type)   # the test scaling: word = input code
+        assert np.array_equal(c.anomaly.scaling.values(words), x.astype(np.float32))
+        software = c.anomaly.scores(words)
+        for name in ("emulator", "hls4ml", "rtl"):
+            firmware = scores_from_latent(*outs[name])
+            assert set(firmware) == set(software) == {"axo", "rz", "kl"}
+            for score in software:
+                assert np.array_equal(firmware[score], software[score]), (name, score)
 
 
 # -- bit-exactness ---------------------------------------------------------------------------------
@@ -172,15 +261,14 @@ def test_saturating_accumulator_uses_stepwise_path(eight):
     assert _DensePlan.build(eight.fw.layer("b")).path == "sum"     # wraps: sum once, wrap once
 
 
-@pytest.mark.parametrize("name", ["vae", "small"])
-def test_emulator_matches_keras(name, request):
+@pytest.mark.parametrize("name", FOUR_WAY)
+def test_four_implementations_agree(name, request):
     """Fully quantized models: QKeras' float arithmetic is exact here (all sums fit float32's
-    24-bit mantissa, quantizers scale by powers of two), so agreement is exact, not ±1 LSB."""
+    24-bit mantissa, quantizers scale by powers of two), so Keras, the emulator, the C-sim and the
+    RTL agree exactly, not to ±1 LSB (N_EVENTS here, 10^6 in the slow test)."""
     c = request.getfixturevalue(name)
-    yk = c.keras.predict(c.x.astype(np.float32), verbose=0, batch_size=1024)
-    yk = yk if isinstance(yk, list) else [yk]
-    result = compare(c.emu.predict(c.x), yk, c.fw.output_types, c.fw.outputs)
-    assert result["overall"]["mismatched_events"] == 0, result
+    rtl = _graph_outputs(c, c.x) if name in SLOW_RTL_BUILD else c.rtl().predict(c.x)
+    _check_four_way(c, c.x, rtl)
 
 
 def test_float_dense_is_close_to_keras(eight):
@@ -240,6 +328,150 @@ def test_chunking_and_trace(small):
     assert set(codes) == {layer.name for layer in fw.layers}
     assert np.array_equal(fixedpoint.from_int(codes["d3"], fw.layer("d3").result_type),
                           whole[0])
+
+
+# -- the fused kernel --------------------------------------------------------------------------
+def test_cast_matches_requantize_for_every_mode():
+    """emulator.cast (the compiled cast of the fused kernel) == fixedpoint.requantize (checked
+    against the ap_fixed headers) for every code of small sources into every rounding × overflow
+    mode: right shifts past the source width, left shifts that overflow, one-bit SAT_SYM."""
+    sources = [FixedType(8, 3), FixedType(6, -1), FixedType(1, 1), FixedType(5, 5),
+               FixedType(7, 7, signed=False), FixedType(10, 12, signed=False)]
+    shapes = [(1, 1), (2, 0), (3, 1), (4, -2), (5, 2), (6, 8), (9, 4), (12, 3)]
+    n = 0
+    for src in sources:
+        codes = np.arange(src.min_code, src.max_code + 1, dtype=np.int64)
+        for q, o, signed, (w, i) in itertools.product(ROUNDING_MODES, OVERFLOW_MODES,
+                                                      (True, False), shapes):
+            dst = FixedType(w, i, signed=signed, rounding=q, overflow=o)
+            got = cast(codes, src, dst)
+            assert np.array_equal(got, fixedpoint.requantize(codes, src, dst)), (src, dst)
+            n += 1
+    wide = FixedType(62, 20)                  # left shifts beyond int64 fall back to requantize
+    codes = np.array([wide.min_code, -5, -1, 0, 1, 7, wide.max_code], dtype=np.int64)
+    for dst in (FixedType(8, 3, rounding="RND_CONV", overflow="SAT"), FixedType(40, 10),
+                FixedType(20, -30, rounding="RND"), FixedType(62, 1, overflow="SAT_SYM")):
+        assert np.array_equal(cast(codes, wide, dst), fixedpoint.requantize(codes, wide, dst))
+    assert n == len(sources) * 7 * 4 * 2 * len(shapes)
+
+
+# (input type, weight type, accum_t, result_t, activation, its result_t, 2nd accum_t, 2nd result_t)
+FUSED_CASES = {
+    # accum_t wraps (shift 1: more fractional bits than the products), zero/symmetric saturation
+    "wrap": ("ap_fixed<8,4>", "ap_fixed<6,1>", "ap_fixed<14,4>", "ap_fixed<8,3,AP_RND_ZERO,AP_SAT_ZERO>",
+             "relu", "ap_ufixed<6,2,AP_RND_MIN_INF,AP_SAT>", "ap_fixed<20,8>",
+             "ap_fixed<9,4,AP_TRN_ZERO,AP_SAT_SYM>"),
+    # unsigned inputs, wrapping result, convergent rounding, a left shift that saturates
+    "unsigned": ("ap_ufixed<10,6>", "ap_fixed<5,2>", "ap_fixed<24,12>",
+                 "ap_fixed<8,3,AP_RND_INF,AP_WRAP>", "relu", "ap_ufixed<6,0,AP_TRN,AP_SAT>",
+                 "ap_fixed<18,6>", "ap_fixed<5,2,AP_RND_CONV,AP_WRAP>"),
+    # sums beyond float32's mantissa: the float64 kernel; a one-bit SAT_SYM output
+    "float64": ("ap_fixed<20,10>", "ap_fixed<10,2>", "ap_fixed<40,20>",
+                "ap_fixed<16,8,AP_RND,AP_SAT>", "linear", "ap_fixed<12,6,AP_RND,AP_SAT>",
+                "ap_fixed<30,16>", "ap_fixed<1,1,AP_RND,AP_SAT_SYM>"),
+    # every bit of the first sum shifted out of a 2-bit wrapping accumulator: bias only
+    "shifted_out": ("ap_fixed<8,4>", "ap_fixed<6,1>", "ap_fixed<2,-9>", "ap_fixed<6,-7>",
+                    "linear", "ap_fixed<7,-6,AP_RND,AP_SAT>", "ap_fixed<16,-2>",
+                    "ap_fixed<10,-2,AP_RND_CONV,AP_SAT>"),
+}
+
+
+def _mode_chain(case: str, seed: int) -> ir.FirmwareModel:
+    """in → Dense(9) → activation → Dense(5), random on-grid weights; outputs: both Dense."""
+    t_in, t_w, acc1, res1, act, act_t, acc2, res2 = (FUSED_CASES[case][0],
+                                                     *FUSED_CASES[case][1:])
+    T = FixedType.parse
+    rng = np.random.default_rng(seed)
+
+    def dense(name, src, n_in, n_out, tx, ta, tr):
+        tw = T(t_w)
+        w = fixedpoint.from_int(rng.integers(tw.min_code, tw.max_code + 1, (n_in, n_out)), tw)
+        b = fixedpoint.from_int(rng.integers(tw.min_code, tw.max_code + 1, n_out), tw)
+        return ir.DenseLayer(name, src, n_in, n_out, w, b, tx, tw, tw, T(ta), T(tr))
+
+    d1 = dense("d1", "in", 11, 9, T(t_in), acc1, res1)
+    a1 = ir.ActivationLayer("a1", "d1", 9, act, T(res1), T(act_t))
+    d2 = dense("d2", "a1", 9, 5, T(act_t), acc2, res2)
+    return ir.FirmwareModel(case, [ir.InputLayer("in", 11, T(t_in)), d1, a1, d2], ["d2", "d1"])
+
+
+def _reference_codes(fw: ir.FirmwareModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The C++ loops with fixedpoint.requantize alone: acc = (accum_t) bias, then each
+    product cast to accum_t and each += in accum_t, in order; then the result casts."""
+    rq = fixedpoint.requantize
+    codes = {fw.input.name: fw.input_codes(x)}
+    for layer in fw.layers[1:]:
+        src = codes[layer.input]
+        if layer.kind == "dense":
+            ta = layer.accum_type
+            product = FixedType(62, 62 - layer.input_type.frac - layer.weight_type.frac)
+            wide = FixedType(ta.width + 1, ta.integer + 1, signed=ta.signed)
+            acc = np.tile(rq(layer.bias_codes, layer.bias_type, ta), (len(src), 1))
+            for i in range(layer.n_in):
+                acc = rq(acc + rq(src[:, i:i + 1] * layer.weight_codes[i], product, ta), wide, ta)
+            codes[layer.name] = rq(acc, ta, layer.result_type)
+        else:
+            v = np.maximum(src, 0) if layer.activation == "relu" else src
+            codes[layer.name] = rq(v, layer.input_type, layer.result_type)
+    return codes
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CASES))
+def test_fused_kernel_matches_the_cpp_order(case):
+    """The fused kernel on IRs exercising every cast kind and both float widths == the C++
+    order computed with requantize alone == the layer-by-layer emulation."""
+    from firmware.emulator import _Program, _plan
+
+    fw = _mode_chain(case, 5)
+    emu = EmulatorBackend(chunk_size=100)      # several chunks, a partial group of 64 at the end
+    emu.compile(fw)
+    assert emu.fused
+    program = _Program.build(fw, _plan(fw))
+    assert program.weights.dtype == (np.float64 if case == "float64" else np.float32)
+    t = fw.input_type
+    rng = np.random.default_rng(6)
+    x = fixedpoint.from_int(rng.integers(t.min_code, t.max_code + 1, (1001, fw.n_in)), t)
+    x[0], x[1] = t.min, t.max
+    got = emu.predict(x)
+    ref = _reference_codes(fw, x)
+    layered = emulate_codes(fw, fw.input_codes(x))
+    for y, name in zip(got, fw.outputs):
+        t_out = fw.layer(name).result_type
+        assert np.array_equal(y, fixedpoint.from_int(ref[name], t_out)), name
+        assert np.array_equal(y, fixedpoint.from_int(layered[name], t_out)), name
+        assert y.flags.c_contiguous and y.shape == (len(x), fw.layer(name).n_out)
+    if case == "shifted_out":      # d1: sums and bias (LSB 2**-5) wrap to 0 in a 2-bit accum_t
+        assert not np.any(got[1]) and np.array_equal(got[0], np.tile(got[0][0], (len(x), 1)))
+        assert np.any(got[0])      # d2: its bias alone
+    else:
+        assert all(len(np.unique(y)) > 1 for y in got)
+    empty = emu.predict(np.zeros((0, fw.n_in)))
+    assert [e.shape for e in empty] == [(0, 5), (0, 9)]
+    single = emu.predict(x[7])
+    assert all(np.array_equal(a, b[7:8]) for a, b in zip(single, got))
+
+
+def test_fused_kernel_checks_every_input(small):
+    """Off-grid, out-of-range, NaN and inf inputs anywhere (any chunk) are refused, naming the
+    first one in (event, feature) order; the stepwise model runs layer by layer."""
+    emu = EmulatorBackend(chunk_size=64)
+    emu.compile(small.fw)
+    assert emu.fused and small.emu.fused
+    t = small.fw.input_type
+    x = small.x[:1000].copy()
+    for value, match in ((t.lsb / 2, r"input \[700, 5\]"), (t.max + t.lsb, r"input \[700, 5\]"),
+                         (t.min - t.lsb, r"input \[700, 5\]"), (np.nan, "NaN"), (np.inf, "NaN"),
+                         (-np.inf, "NaN")):
+        y = x.copy()
+        y[700, 5] = value
+        y[900, 0] = t.lsb / 4                  # a later chunk: not the one reported
+        with pytest.raises(L1TInputError, match=match):
+            emu.predict(y)
+    assert np.array_equal(emu.predict(x)[0], small.emu.predict(x)[0])
+
+
+def test_stepwise_model_is_not_fused(eight):
+    assert not eight.emu.fused
 
 
 def test_inputs_must_be_on_the_grid(small):
@@ -450,18 +682,13 @@ def test_unfolded_batchnorm_is_refused():
 
 # -- the long one ----------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_million_events_emulator_vs_csim(vae):
-    """10^6 events of the VAE encoder: emulator vs hls4ml C simulation, bit for bit."""
-    rng = np.random.default_rng(11)
-    fw = vae.fw
-    t = fw.input_type
-    n = 1_000_000
-    codes = rng.integers(t.min_code, t.max_code + 1, (n, fw.n_in))
-    codes[n // 2:] = np.clip(np.round(rng.normal(0, 30, (n - n // 2, fw.n_in))),
-                             t.min_code, t.max_code)
-    x = fixedpoint.from_int(codes, t)
-    result = compare(vae.emu.predict(x), vae.hls.predict(x), fw.output_types, fw.outputs)
-    assert result["overall"] == {"events": n, "mismatched_events": 0, "max_abs_diff_lsb": 0.0}
+@pytest.mark.parametrize("name", FOUR_WAY)
+def test_million_events_four_implementations(name, request):
+    """10^6 events (half uniform over every input code, half realistic): Keras, emulator, hls4ml
+    C simulation and the Verilator-simulated RTL, every pair bit for bit (and the VAE's scores)."""
+    c = request.getfixturevalue(name)
+    x = _inputs(c.fw, 1_000_000, 11)
+    _check_four_way(c, x, c.rtl().predict(x))
 
 
 def test_l1t_firmware_check_command(tmp_path, capsys):
