@@ -36,8 +36,10 @@ class DeployedAnomalyModel:
 
         self.model_dir = Path(model_dir)
         self.model = AnomalyModel.load(self.model_dir)
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(
-            prefix=f"l1t-deployed-{os.getpid()}-"))
+        # Without a workdir: a temporary one, removed with this object (or at exit).
+        self._tmp = None if workdir is not None else tempfile.TemporaryDirectory(
+            prefix=f"l1t-deployed-{os.getpid()}-")
+        self.workdir = Path(workdir) if workdir is not None else Path(self._tmp.name)
         self.fw: FirmwareModel = from_anomaly_model(
             self.model, output_dir=str(self.workdir / "hls4ml_prj"))
         self.backend: Backend = get_backend(backend)

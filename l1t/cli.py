@@ -224,7 +224,19 @@ def cmd_firmware_check(args) -> int:
     for name, rep in s["backends"].items():
         lat = rep.get("latency_cycles")
         print(f"{name}: latency " + (f"{lat} clocks" if isinstance(lat, (int, float)) else str(lat)))
-    print(f"-> {Path(args.out) / 'check.json'}")
+    print(f"-> {Path(args.out) / 'check.json'}"
+          + (f", {s['firmware_report']}" if s["firmware_report"] else ""))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from validation.validate import validate, validate_table_text
+
+    backends = [b for b in args.backends.split(",") if b]
+    s = validate(args.menu, args.input, args.out, events=args.events, backends=backends,
+                 seed=args.seed, step_size=args.step_size, bunches=args.bunches)
+    print(validate_table_text(s))
+    print(f"-> {Path(args.out) / 'validate.json'}, " + ", ".join(m["plot"] for m in s["models"]))
     return 0
 
 
@@ -364,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--out", required=True, help="output directory (check.json, projects)")
     c.set_defaults(func=cmd_firmware_check)
+
+    s = sub.add_parser("validate", help="firmware vs software of every model a menu cuts on: "
+                       "checks, decision flips and their rate impact")
+    s.add_argument("--menu", required=True, help="menu YAML with cuts on deployable models")
+    s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
+    s.add_argument("--out", required=True, help="output directory (validate.json, PNGs, checks)")
+    s.add_argument("--events", type=_positive_int, default=10_000,
+                   help="grid inputs of each model's firmware check")
+    s.add_argument("--backends", default="emulator,hls4ml,rtl", help="comma-separated")
+    s.add_argument("--seed", type=int, default=1, help="seed of the check's grid inputs")
+    s.add_argument("--bunches", type=_positive_int, default=2808, help="colliding bunches")
+    s.add_argument("--step-size", type=_positive_int, default=20_000,
+                   help="crossings per chunk (memory bound)")
+    s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

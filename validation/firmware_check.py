@@ -5,7 +5,9 @@ directory (its encoder). Inputs are drawn on the input grid: half uniformly over
 (every bit and the saturation paths), half Gaussian around zero (typical values). For each pair of
 implementations: ``events``, ``mismatched_events``, ``max_abs_diff_lsb`` (in the LSB of each
 output's type), written to ``DIR/check.json`` with each backend's report (latency, II, resources
-or why they are missing).
+or why they are missing). When a compiled backend knows the hardware figures (``rtl``; hls4ml
+after a synthesis run), the firmware report (:mod:`firmware.report`: latency, II, clock,
+resources) is written to ``DIR/firmware.json``, the file the trigger pipeline reads.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from datasets.formats import atomic_write
 from firmware import ir
 from firmware.backend import get_backend
 from firmware.compare import compare
+from firmware.report import report_of, write_report
 from models.fixedpoint import FixedType
 
 
@@ -57,8 +60,23 @@ def grid_inputs(t: FixedType, n: int, n_in: int, seed: int = 1) -> np.ndarray:
     return np.ldexp(codes.astype(np.float64), -t.frac)
 
 
+def model_name(model_path: str | Path) -> str:
+    """A model's name: its directory name, or its file name without the suffix."""
+    p = Path(model_path)
+    return p.name if p.is_dir() else p.stem
+
+
 def firmware_check(model_path: str | Path, input_precision: str | None, events: int,
-                   backends: list[str], out_dir: str | Path, seed: int = 1) -> dict:
+                   backends: list[str], out_dir: str | Path, seed: int = 1,
+                   skip_unsupported: bool = False) -> dict:
+    """Run every backend on ``events`` grid inputs and compare all implementations pairwise.
+
+    Writes ``out_dir/check.json`` (the returned summary) and, when a backend gives the hardware
+    figures, ``out_dir/firmware.json`` (``summary["firmware_report"]`` is its path, else None
+    with the reason in ``summary["firmware_report_missing"]``). ``skip_unsupported``: a backend
+    that refuses the model (e.g. ``rtl`` on outputs wider than 32 bits) is left out and listed in
+    ``summary["skipped"]`` instead of raising :class:`L1TInputError`.
+    """
     model, default_type = load_model(model_path)
     type_text = input_precision or default_type
     if type_text is None:
@@ -73,11 +91,18 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
     pred = model.predict(x, batch_size=16384, verbose=0)
     results["software"] = [np.asarray(p, np.float64) for p in (pred if isinstance(pred, list) else [pred])]
     timing = {"software": time.perf_counter() - t0}
-    reports = {}
+    reports, compiled, skipped = {}, [], {}
     for name in backends:
         backend = get_backend(name)
         t0 = time.perf_counter()
-        backend.compile(fw, str(out / f"{name}_prj"))
+        try:
+            backend.compile(fw, str(out / f"{name}_prj"))
+        except L1TInputError as err:
+            if not skip_unsupported:
+                raise
+            skipped[name] = str(err)
+            continue
+        compiled.append(backend)
         t1 = time.perf_counter()
         results[name] = backend.predict(x)
         timing[name] = time.perf_counter() - t1
@@ -90,7 +115,13 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
     summary = {"model": str(model_path), "input_precision": str(t_in), "events": events,
                "seed": seed, "outputs": dict(zip(fw.outputs, map(str, fw.output_types))),
                "pairs": pairs, "events_per_second": {k: events / v for k, v in timing.items() if v},
-               "backends": reports}
+               "backends": reports, "skipped": skipped}
+    try:
+        report = report_of(model_name(model_path), compiled)
+    except L1TInputError as err:
+        summary["firmware_report"], summary["firmware_report_missing"] = None, err.problem
+    else:
+        summary["firmware_report"] = str(write_report(report, out / "firmware.json"))
     atomic_write(out / "check.json",
                  lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
     return summary
