@@ -240,6 +240,31 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _stage_files(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        stage, sep, path = item.partition("=")
+        if not sep or not stage or not path:
+            raise L1TInputError("--firmware", f"{item!r} is not STAGE=REPORT.json", "firmware")
+        out[stage] = path
+    return out
+
+
+def cmd_stream(args) -> int:
+    from trigger.stream_report import latency_table_text, stream_job, stream_table_text
+
+    summary, paths = stream_job(
+        args.menu, args.input, args.out, pipeline_path=args.pipeline, seconds=args.seconds,
+        orbits=args.orbits, filling_scheme=args.filling_scheme, mu=args.mu, seed=args.seed,
+        firmware=_stage_files(args.firmware), cycle_level=args.cycle_level,
+        progress=not args.quiet)
+    print(stream_table_text(summary))
+    print()
+    print(latency_table_text(summary))
+    print(f"-> {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from validation.demo import run_demo
 
@@ -390,6 +415,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--step-size", type=_positive_int, default=20_000,
                    help="crossings per chunk (memory bound)")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("stream", help="the 40 MHz crossing stream through a trigger pipeline")
+    s.add_argument("--pipeline", default=None,
+                   help="pipeline YAML, or a preset: phase2 (default), run3")
+    s.add_argument("--menu", default=None, help="menu YAML (default: the lecture menu)")
+    s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
+    t = s.add_mutually_exclusive_group()
+    t.add_argument("--seconds", type=float, default=None, help="beam time to simulate (s)")
+    t.add_argument("--orbits", type=_positive_int, default=None, help="orbits to simulate")
+    s.add_argument("--filling-scheme", default=None,
+                   help="file of colliding BX (default: nominal 2808 bunches)")
+    s.add_argument("--mu", default=None,
+                   help="<mu> (default: the inputs'), or a profile T:MU,T:MU,... (s:mu)")
+    s.add_argument("--firmware", nargs="*", default=None, metavar="STAGE=REPORT",
+                   help="take a model stage's latency/II/clock from a firmware report")
+    s.add_argument("--cycle-level", choices=("auto", "all"), default="auto",
+                   help="simulate the pipeline on every BX (all) or until it is periodic (auto)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", required=True)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_stream)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

@@ -4,7 +4,8 @@ import pytest
 from l1t.cli import build_parser, main
 
 SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "rates", "turn-on", "train",
-               "scan", "evaluate-anomaly", "tune-anomaly", "firmware", "demo"]
+               "scan", "evaluate-anomaly", "tune-anomaly", "firmware", "validate", "stream",
+               "demo"]
 
 
 def test_help_lists_every_subcommand(capsys):

@@ -135,7 +135,7 @@ class Sampler:
 
     def __init__(self, pool: EventPool, seed: int) -> None:
         self.pool = pool
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
         n = pool.n_interactions
         self.n_min, self.n_max = int(n[0]), int(n[-1])
         values, starts, counts = np.unique(n, return_index=True, return_counts=True)
@@ -152,13 +152,25 @@ class Sampler:
         self.substituted = 0
         self.drawn = 0
 
-    def draw(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pool indices and interaction counts for colliding slots with ⟨μ⟩ ``mu`` ``(K,)``."""
-        n = self.rng.poisson(mu)
-        k = np.clip(n, self.n_min, self.n_max) - self.n_min
+    def draw(self, first_orbit: int, mu_orbit: np.ndarray, per_orbit: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Pool indices and interaction counts ``(k × per_orbit,)`` for the colliding slots of
+        orbits ``first_orbit … first_orbit + k − 1`` with ⟨μ⟩ ``mu_orbit`` ``(k,)``.
+
+        Each orbit has its own random stream (seeded by ``(seed, orbit)``), so the result does
+        not depend on how the stream is cut into chunks.
+        """
+        k = len(mu_orbit)
+        n = np.empty((k, per_orbit), np.int64)
+        u = np.empty((k, per_orbit))
+        for i in range(k):                       # one generator per orbit (not per crossing)
+            rng = np.random.default_rng([self.seed, first_orbit + i])
+            n[i] = rng.poisson(mu_orbit[i], per_orbit)
+            u[i] = rng.random(per_orbit)
+        n, u = n.ravel(), u.ravel()
+        kk = np.clip(n, self.n_min, self.n_max) - self.n_min
         self.substituted += int(np.count_nonzero((n < self.n_min) | (n > self.n_max)
-                                                 | ~self._exact[k]))
+                                                 | ~self._exact[kk]))
         self.drawn += len(n)
-        u = self.rng.random(len(n))
-        idx = self._start[k] + (u * self._count[k]).astype(np.int64)
+        idx = self._start[kk] + (u * self._count[kk]).astype(np.int64)
         return idx, self.pool.n_interactions[idx]
