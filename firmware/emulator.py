@@ -325,25 +325,35 @@ def _forward(x, in_scale, in_inv, in_lo, in_hi, prog, fscale, wts, bias, n_units
     n_chunks = (n + chunk - 1) // chunk
     for c in numba.prange(n_chunks):
         codes = np.zeros((n_units, GROUP), dtype=np.int64)
+        stage = np.zeros((GROUP, n_in), dtype=np.float64)
         xf = np.zeros((max_in, GROUP), dtype=wts.dtype)
         acc = np.zeros((max_out, GROUP), dtype=wts.dtype)
         first_bad = -1
         stop = min(n, (c + 1) * chunk)
         for g0 in range(c * chunk, stop, GROUP):
             m = min(GROUP, stop - g0)
-            for b in range(m):
+            for b in range(m):                            # branch-free, along the row of x
                 e = g0 + b
+                n_bad = 0
                 for i in range(n_in):
                     v = x[e, i]
                     f = np.floor(v * in_scale)            # exact: a power-of-two scaling
-                    if not ((f >= in_lo) & (f <= in_hi) & (f * in_inv == v)):
-                        if first_bad < 0:
+                    ok = (f >= in_lo) & (f <= in_hi) & (f * in_inv == v)
+                    n_bad += np.int64(not ok)
+                    stage[b, i] = f if ok else 0.0
+                if n_bad > 0 and first_bad < 0:
+                    for i in range(n_in):
+                        v = x[e, i]
+                        f = np.floor(v * in_scale)
+                        if not ((f >= in_lo) & (f <= in_hi) & (f * in_inv == v)):
                             first_bad = e * n_in + i
-                        f = 0.0
-                    codes[i, b] = np.int64(f)
+                            break
             for b in range(m, GROUP):                     # the tail of the last group
                 for i in range(n_in):
-                    codes[i, b] = 0
+                    stage[b, i] = 0.0
+            for i in range(n_in):
+                for b in range(GROUP):
+                    codes[i, b] = np.int64(stage[b, i])
             for s in range(prog.shape[0]):
                 kind, src, dst, n_a, n_b = prog[s, 0], prog[s, 1], prog[s, 2], prog[s, 3], \
                     prog[s, 4]
@@ -368,12 +378,21 @@ def _forward(x, in_scale, in_inv, in_lo, in_hi, prog, fscale, wts, bias, n_units
                         prog[s, _CB + 3], prog[s, _CB + 4]
                     b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
                         prog[s, _CB + 8], prog[s, _CB + 9]
-                    for j in range(n_b):
-                        bj = bias[boff + j]
-                        for b in range(GROUP):
-                            t = ((np.int64(acc[j, b]) & smask) << shift) + bj
-                            t = _cast1(t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
+                    if a0 == 0 and a1 == 0 and a5 == OV_NONE:     # the usual: cannot overflow
+                        for j in range(n_b):
+                            bj = bias[boff + j]
+                            for b in range(GROUP):
+                                t = (np.int64(acc[j, b]) << shift) + bj
+                                codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
+                                                           b8, b9)
+                    else:
+                        for j in range(n_b):
+                            bj = bias[boff + j]
+                            for b in range(GROUP):
+                                t = ((np.int64(acc[j, b]) & smask) << shift) + bj
+                                t = _cast1(t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+                                codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
+                                                           b8, b9)
                 elif kind == K_ACT:
                     floor = prog[s, 9]
                     b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
