@@ -2,8 +2,9 @@
 
 The encoder is the deployable 6-bit QAT one (57 → 28 → 15 → μ, log σ², ap_fixed<10,8> inputs);
 inputs are random codes on its input grid. Both backends run the same inputs; the run fails if
-a single output bit differs. Last line: one JSON object (name, value, unit, baseline,
-baseline_value, ratio). Goal (issue 6): ratio ≥ 100.
+a single output bit differs. Each rate is the best of a few repeats (the machine is shared), the
+emulator's after a warm-up call (numba compilation or cache load). Last line: one JSON object
+(name, value, unit, baseline, baseline_value, ratio). Goal (issue 6): ratio ≥ 100.
 """
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ from models.fixedpoint import FixedType  # noqa: E402
 from models.vae import VAEConfig, build  # noqa: E402
 
 N_EMU, N_CSIM = 1_000_000, 50_000
+REPEATS_EMU, REPEATS_CSIM = 3, 2
+
+
+def _best_rate(fn, n: int, repeats: int):
+    """(events/s of the fastest of ``repeats`` calls of ``fn``, its result)."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return n / best, out
 
 
 def main() -> None:
@@ -38,22 +50,20 @@ def main() -> None:
     emu = get_backend("emulator")
     emu.compile(fw)
     emu.predict(x[:1000])  # warm up
-    t0 = time.perf_counter()
-    out_emu = emu.predict(x)
-    emu_rate = N_EMU / (time.perf_counter() - t0)
+    emu_rate, out_emu = _best_rate(lambda: emu.predict(x), N_EMU, REPEATS_EMU)
 
     csim = get_backend("hls4ml")
     t0 = time.perf_counter()
     csim.compile(fw, fw.hls_model.config.get_output_dir())
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out_csim = csim.predict(x[:N_CSIM])
-    csim_rate = N_CSIM / (time.perf_counter() - t0)
+    csim_rate, out_csim = _best_rate(lambda: csim.predict(x[:N_CSIM]), N_CSIM, REPEATS_CSIM)
 
     check = compare([o[:N_CSIM] for o in out_emu], out_csim, fw.output_types)
     mismatched = check["overall"]["mismatched_events"]
-    print(f"emulator: {emu_rate:,.0f} events/s ({N_EMU:,} events)")
-    print(f"hls4ml C-sim: {csim_rate:,.0f} events/s ({N_CSIM:,} events; write + compile {compile_s:.1f} s)")
+    print(f"emulator: {emu_rate:,.0f} events/s ({N_EMU:,} events, "
+          f"{'fused kernel' if emu.fused else 'layer by layer'}, best of {REPEATS_EMU})")
+    print(f"hls4ml C-sim: {csim_rate:,.0f} events/s ({N_CSIM:,} events, best of {REPEATS_CSIM}; "
+          f"write + compile {compile_s:.1f} s)")
     print(f"emulator vs C-sim on {N_CSIM:,} events: {mismatched} mismatched events, "
           f"max |diff| {check['overall']['max_abs_diff_lsb']} LSB")
     if mismatched:

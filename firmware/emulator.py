@@ -30,11 +30,11 @@ covers every mode pair whose shifted codes fit in int64, :func:`models.fixedpoin
 Two ways to run a model, with the same results:
 
 - **fused kernel** (:class:`_Program`, used by :meth:`EmulatorBackend.predict`): one compiled
-  pass over the float64 inputs, in parallel over chunks of events, 64 events at a time through
-  the whole network (grid check, float32/float64 sums, int64 casts, float64 outputs), so that
-  nothing larger than the outputs is ever written to memory. It applies when every Dense layer
-  takes the "sum once" path with a float product and every cast has int64 parameters — the
-  usual case, the VAE encoder included;
+  pass over the float64 inputs, chunks of events on threads (the kernel releases the GIL), 64
+  events at a time through the whole network (grid check, float32/float64 sums, int64 casts,
+  float64 outputs), so that nothing larger than the outputs is ever written to memory. It
+  applies when every Dense layer takes the "sum once" path with a float product and every cast
+  has int64 parameters — the usual case, the VAE encoder included;
 - **layer by layer** on int64 code arrays (:func:`emulate_codes`, chunks of ``chunk_size``
   events): every other model (step-by-step accumulators, int64 sums) and the per-layer trace.
 
@@ -42,6 +42,8 @@ Bit-exact to hls4ml's C simulation (``tests/test_firmware_emulator.py``).
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -315,102 +317,100 @@ _PROG_WIDTH = _ROW + 2 * N_CAST
 _INT64_MIN = -(1 << 63)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _forward(x, in_scale, in_inv, in_lo, in_hi, prog, fscale, wts, bias, n_units, max_in,
-             max_out, chunk, out, bad):  # pragma: no cover - jit
-    """Run ``prog`` on inputs ``x`` (float64 ``(N, n_in)``) into ``out`` (float64, outputs one
-    after the other, each ``(N, n_k)``); ``bad[c]``: flat index of the first input of chunk ``c``
-    that is not a code × ``in_inv`` within ``[in_lo, in_hi]`` (NaN, inf included), else -1."""
+@numba.njit(cache=True, nogil=True)
+def _forward(x, start, stop, in_scale, in_inv, in_lo, in_hi, prog, fscale, wts, bias, n_units,
+             max_in, max_out, out):  # pragma: no cover - jit
+    """Run ``prog`` on the events ``start:stop`` of the inputs ``x`` (float64 ``(N, n_in)``) into
+    ``out`` (float64, the outputs one after the other, each ``(N, n_k)``). Returns the flat index
+    of the first of these inputs that is not a code × ``in_inv`` within ``[in_lo, in_hi]`` (NaN
+    and inf included), else -1."""
     n, n_in = x.shape
-    n_chunks = (n + chunk - 1) // chunk
-    for c in numba.prange(n_chunks):
-        codes = np.zeros((n_units, GROUP), dtype=np.int64)
-        stage = np.zeros((GROUP, n_in), dtype=np.float64)
-        xf = np.zeros((max_in, GROUP), dtype=wts.dtype)
-        acc = np.zeros((max_out, GROUP), dtype=wts.dtype)
-        first_bad = -1
-        stop = min(n, (c + 1) * chunk)
-        for g0 in range(c * chunk, stop, GROUP):
-            m = min(GROUP, stop - g0)
-            for b in range(m):                            # branch-free, along the row of x
-                e = g0 + b
-                n_bad = 0
+    codes = np.zeros((n_units, GROUP), dtype=np.int64)
+    stage = np.zeros((GROUP, n_in), dtype=np.float64)
+    xf = np.zeros((max_in, GROUP), dtype=wts.dtype)
+    acc = np.zeros((max_out, GROUP), dtype=wts.dtype)
+    first_bad = -1
+    for g0 in range(start, stop, GROUP):
+        m = min(GROUP, stop - g0)
+        for b in range(m):                            # branch-free, along the row of x
+            e = g0 + b
+            n_bad = 0
+            for i in range(n_in):
+                v = x[e, i]
+                f = np.floor(v * in_scale)            # exact: a power-of-two scaling
+                ok = (f >= in_lo) & (f <= in_hi) & (f * in_inv == v)
+                n_bad += np.int64(not ok)
+                stage[b, i] = f if ok else 0.0
+            if n_bad > 0 and first_bad < 0:
                 for i in range(n_in):
                     v = x[e, i]
-                    f = np.floor(v * in_scale)            # exact: a power-of-two scaling
-                    ok = (f >= in_lo) & (f <= in_hi) & (f * in_inv == v)
-                    n_bad += np.int64(not ok)
-                    stage[b, i] = f if ok else 0.0
-                if n_bad > 0 and first_bad < 0:
-                    for i in range(n_in):
-                        v = x[e, i]
-                        f = np.floor(v * in_scale)
-                        if not ((f >= in_lo) & (f <= in_hi) & (f * in_inv == v)):
-                            first_bad = e * n_in + i
-                            break
-            for b in range(m, GROUP):                     # the tail of the last group
-                for i in range(n_in):
-                    stage[b, i] = 0.0
+                    f = np.floor(v * in_scale)
+                    if not ((f >= in_lo) & (f <= in_hi) & (f * in_inv == v)):
+                        first_bad = e * n_in + i
+                        break
+        for b in range(m, GROUP):                     # the tail of the last group
             for i in range(n_in):
-                for b in range(GROUP):
-                    codes[i, b] = np.int64(stage[b, i])
-            for s in range(prog.shape[0]):
-                kind, src, dst, n_a, n_b = prog[s, 0], prog[s, 1], prog[s, 2], prog[s, 3], \
-                    prog[s, 4]
-                if kind == K_DENSE:
-                    woff, boff, smask, shift = prog[s, 5], prog[s, 6], prog[s, 7], prog[s, 8]
-                    for i in range(n_a):
-                        for b in range(GROUP):
-                            xf[i, b] = codes[src + i, b]
+                stage[b, i] = 0.0
+        for i in range(n_in):
+            for b in range(GROUP):
+                codes[i, b] = np.int64(stage[b, i])
+        for s in range(prog.shape[0]):
+            kind, src, dst, n_a, n_b = prog[s, 0], prog[s, 1], prog[s, 2], prog[s, 3], \
+                prog[s, 4]
+            if kind == K_DENSE:
+                woff, boff, smask, shift = prog[s, 5], prog[s, 6], prog[s, 7], prog[s, 8]
+                for i in range(n_a):
+                    for b in range(GROUP):
+                        xf[i, b] = codes[src + i, b]
+                for j in range(n_b):
+                    for b in range(GROUP):
+                        acc[j, b] = 0
+                for i in range(n_a):
                     for j in range(n_b):
+                        w = wts[woff + i * n_b + j]
                         for b in range(GROUP):
-                            acc[j, b] = 0
-                    for i in range(n_a):
-                        for j in range(n_b):
-                            w = wts[woff + i * n_b + j]
-                            for b in range(GROUP):
-                                acc[j, b] += xf[i, b] * w
-                    a0, a1, a2, a3, a4 = prog[s, _CA], prog[s, _CA + 1], prog[s, _CA + 2], \
-                        prog[s, _CA + 3], prog[s, _CA + 4]
-                    a5, a6, a7, a8, a9 = prog[s, _CA + 5], prog[s, _CA + 6], prog[s, _CA + 7], \
-                        prog[s, _CA + 8], prog[s, _CA + 9]
-                    b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
-                        prog[s, _CB + 3], prog[s, _CB + 4]
-                    b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
-                        prog[s, _CB + 8], prog[s, _CB + 9]
-                    if a0 == 0 and a1 == 0 and a5 == OV_NONE:     # the usual: cannot overflow
-                        for j in range(n_b):
-                            bj = bias[boff + j]
-                            for b in range(GROUP):
-                                t = (np.int64(acc[j, b]) << shift) + bj
-                                codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
-                                                           b8, b9)
-                    else:
-                        for j in range(n_b):
-                            bj = bias[boff + j]
-                            for b in range(GROUP):
-                                t = ((np.int64(acc[j, b]) & smask) << shift) + bj
-                                t = _cast1(t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
-                                codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
-                                                           b8, b9)
-                elif kind == K_ACT:
-                    floor = prog[s, 9]
-                    b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
-                        prog[s, _CB + 3], prog[s, _CB + 4]
-                    b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
-                        prog[s, _CB + 8], prog[s, _CB + 9]
+                            acc[j, b] += xf[i, b] * w
+                a0, a1, a2, a3, a4 = prog[s, _CA], prog[s, _CA + 1], prog[s, _CA + 2], \
+                    prog[s, _CA + 3], prog[s, _CA + 4]
+                a5, a6, a7, a8, a9 = prog[s, _CA + 5], prog[s, _CA + 6], prog[s, _CA + 7], \
+                    prog[s, _CA + 8], prog[s, _CA + 9]
+                b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
+                    prog[s, _CB + 3], prog[s, _CB + 4]
+                b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
+                    prog[s, _CB + 8], prog[s, _CB + 9]
+                if a0 == 0 and a1 == 0 and a5 == OV_NONE:     # the usual: cannot overflow
+                    for j in range(n_b):
+                        bj = bias[boff + j]
+                        for b in range(GROUP):
+                            t = (np.int64(acc[j, b]) << shift) + bj
+                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
+                                                       b8, b9)
+                else:
+                    for j in range(n_b):
+                        bj = bias[boff + j]
+                        for b in range(GROUP):
+                            t = ((np.int64(acc[j, b]) & smask) << shift) + bj
+                            t = _cast1(t, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7,
+                                                       b8, b9)
+            elif kind == K_ACT:
+                floor = prog[s, 9]
+                b0, b1, b2, b3, b4 = prog[s, _CB], prog[s, _CB + 1], prog[s, _CB + 2], \
+                    prog[s, _CB + 3], prog[s, _CB + 4]
+                b5, b6, b7, b8, b9 = prog[s, _CB + 5], prog[s, _CB + 6], prog[s, _CB + 7], \
+                    prog[s, _CB + 8], prog[s, _CB + 9]
+                for j in range(n_a):
+                    for b in range(GROUP):
+                        t = max(codes[src + j, b], floor)
+                        codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
+            else:  # K_OUT
+                base = prog[s, 10] * n
+                sc = fscale[s]
+                for b in range(m):
+                    row = base + (g0 + b) * n_a
                     for j in range(n_a):
-                        for b in range(GROUP):
-                            t = max(codes[src + j, b], floor)
-                            codes[dst + j, b] = _cast1(t, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
-                else:  # K_OUT
-                    base = prog[s, 10] * n
-                    sc = fscale[s]
-                    for b in range(m):
-                        row = base + (g0 + b) * n_a
-                        for j in range(n_a):
-                            out[row + j] = codes[src + j, b] * sc
-        bad[c] = first_bad
+                        out[row + j] = codes[src + j, b] * sc
+    return first_bad
 
 
 @dataclass
@@ -494,39 +494,66 @@ class _Program:
                    np.concatenate(biases) if biases else np.zeros(1, dtype=np.int64),
                    n_units, mx_in, mx_out, sizes, fw.input_type)
 
-    def run(self, x: np.ndarray, chunk_size: int) -> tuple[list[np.ndarray], int]:
+    def run(self, x: np.ndarray, chunk_size: int, n_threads: int = 0
+            ) -> tuple[list[np.ndarray], int]:
         """Outputs (float64 ``(N, n_k)``, views of one buffer) for float64 inputs ``x``
-        ``(N, n_in)``, and the flat index of the first input off the grid (-1: none)."""
+        ``(N, n_in)``, and the flat index of the first input off the grid (-1: none).
+
+        Chunks of ``chunk_size`` events run on ``n_threads`` threads (0: one per CPU); the
+        kernel releases the GIL.
+        """
         t = self.input_type
         n = len(x)
         out = np.empty(n * sum(self.sizes), dtype=np.float64)
-        n_chunks = -(-n // chunk_size)
-        bad = np.full(max(n_chunks, 1), -1, dtype=np.int64)
-        _forward(x, float(np.ldexp(1.0, t.frac)), float(np.ldexp(1.0, -t.frac)),
-                 float(t.min_code), float(t.max_code), self.prog, self.fscale, self.weights,
-                 self.bias, self.n_units, self.max_in, self.max_out, chunk_size, out, bad)
+        args = (float(np.ldexp(1.0, t.frac)), float(np.ldexp(1.0, -t.frac)), float(t.min_code),
+                float(t.max_code), self.prog, self.fscale, self.weights, self.bias, self.n_units,
+                self.max_in, self.max_out, out)
+
+        def chunk(start: int) -> int:
+            return _forward(x, start, min(n, start + chunk_size), *args)
+
+        starts = range(0, n, chunk_size)
+        workers = min(n_threads or _cpu_count(), len(starts))
+        if workers <= 1:
+            bad = [chunk(s) for s in starts]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                bad = list(pool.map(chunk, starts))
         outs, offset = [], 0
         for size in self.sizes:
             outs.append(out[offset * n:(offset + size) * n].reshape(n, size))
             offset += size
-        hit = bad[bad >= 0]
-        return outs, int(hit.min()) if hit.size else -1
+        hit = [b for b in bad if b >= 0]
+        return outs, min(hit) if hit else -1
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:       # not on Linux
+        return os.cpu_count() or 1
 
 
 class EmulatorBackend(Backend):
     """Our bit-exact emulation of the hls4ml arithmetic (no hardware figures).
 
     ``chunk_size``: events per work item (a compiled chunk of the fused kernel, or a step of the
-    layer-by-layer path: bounds its working memory).
+    layer-by-layer path: bounds its working memory); ``n_threads``: threads running the fused
+    kernel's chunks (0: one per CPU).
     """
 
     name = "emulator"
     unavailable_reason = ("not available: the emulator models arithmetic only; latency and "
                           "resources need a synthesis run (hls4ml backend + Vivado/Vitis)")
 
-    def __init__(self, chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK, n_threads: int = 0) -> None:
         super().__init__()
         self.chunk_size = check_chunk_size(self.name, chunk_size)
+        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
+                or n_threads < 0:
+            raise L1TInputError(self.name, f"n_threads must be an integer >= 0, got "
+                                f"{n_threads!r}", "n_threads")
+        self.n_threads = int(n_threads)
         self._plans: list[Any] = []
         self._program: _Program | None = None
 
@@ -546,7 +573,7 @@ class EmulatorBackend(Backend):
         if self._program is None:
             return super().predict(x)
         x = fw._shape(x, finite=False)            # NaN/inf fail the kernel's grid check
-        outs, first_bad = self._program.run(x, self.chunk_size)
+        outs, first_bad = self._program.run(x, self.chunk_size, self.n_threads)
         if first_bad >= 0:
             fw.input_codes(x)                     # raises, naming the first bad input
             raise RuntimeError(f"{self.name}: input {divmod(first_bad, fw.n_in)} failed the "
@@ -556,7 +583,7 @@ class EmulatorBackend(Backend):
     def _predict(self, x: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
         fw = self.fw_model
         if self._program is not None:
-            return self._program.run(x, self.chunk_size)[0]
+            return self._program.run(x, self.chunk_size, self.n_threads)[0]
         outs = [np.empty((len(codes), n), dtype=np.float64) for n in fw.output_sizes]
         for start in range(0, len(codes), self.chunk_size):
             part = _run(self._plans, fw.outputs, codes[start:start + self.chunk_size])

@@ -1,10 +1,11 @@
 """The firmware IR, the bit-exact emulator and the hls4ml C-simulation backend, and the four
 implementations of a fully quantized model (Keras, emulator, C-sim, RTL) compared pairwise.
 
-Each model is converted and its hls4ml project compiled once per module (≈ 5–10 s each); an RTL
-(Verilator) build happens on first use: ≈ 7 s for ``small``, but ≈ 35 s for ``deep`` and ≈ 1 min
-for the VAE encoder, whose small-size checks therefore run the traced da4ml graph the Verilog is
-generated from (da4ml's interpreter); the slow 10^6-event test simulates the RTL of all three.
+Each model is converted and its hls4ml project compiled once per module (≈ 5–10 s each); an
+RTL (Verilator) build happens on first use: ≈ 7 s for ``small``, but ≈ 35 s for ``deep`` and
+≈ 1 min for the VAE encoder, whose small-size checks therefore run the traced da4ml graph the
+Verilog is generated from (da4ml's interpreter); the slow 10^6-event test simulates the RTL of
+all three.
 """
 from __future__ import annotations
 
@@ -321,9 +322,12 @@ def test_weights_match_written_files(eight, vae):
 def test_chunking_and_trace(small):
     fw = small.fw
     whole = small.emu.predict(small.x)
-    chunked = EmulatorBackend(chunk_size=37)
-    chunked.compile(fw)
-    assert all(np.array_equal(a, b) for a, b in zip(whole, chunked.predict(small.x)))
+    for threads in (0, 1, 3):
+        chunked = EmulatorBackend(chunk_size=37, n_threads=threads)
+        chunked.compile(fw)
+        assert all(np.array_equal(a, b) for a, b in zip(whole, chunked.predict(small.x)))
+    with pytest.raises(L1TInputError, match="n_threads"):
+        EmulatorBackend(n_threads=-1)
     codes = emulate_codes(fw, fw.input_codes(small.x), chunk_size=100, trace=True)
     assert set(codes) == {layer.name for layer in fw.layers}
     assert np.array_equal(fixedpoint.from_int(codes["d3"], fw.layer("d3").result_type),
@@ -358,8 +362,9 @@ def test_cast_matches_requantize_for_every_mode():
 # (input type, weight type, accum_t, result_t, activation, its result_t, 2nd accum_t, 2nd result_t)
 FUSED_CASES = {
     # accum_t wraps (shift 1: more fractional bits than the products), zero/symmetric saturation
-    "wrap": ("ap_fixed<8,4>", "ap_fixed<6,1>", "ap_fixed<14,4>", "ap_fixed<8,3,AP_RND_ZERO,AP_SAT_ZERO>",
-             "relu", "ap_ufixed<6,2,AP_RND_MIN_INF,AP_SAT>", "ap_fixed<20,8>",
+    "wrap": ("ap_fixed<8,4>", "ap_fixed<6,1>", "ap_fixed<14,4>",
+             "ap_fixed<8,3,AP_RND_ZERO,AP_SAT_ZERO>", "relu",
+             "ap_ufixed<6,2,AP_RND_MIN_INF,AP_SAT>", "ap_fixed<20,8>",
              "ap_fixed<9,4,AP_TRN_ZERO,AP_SAT_SYM>"),
     # unsigned inputs, wrapping result, convergent rounding, a left shift that saturates
     "unsigned": ("ap_ufixed<10,6>", "ap_fixed<5,2>", "ap_fixed<24,12>",
@@ -369,7 +374,7 @@ FUSED_CASES = {
     "float64": ("ap_fixed<20,10>", "ap_fixed<10,2>", "ap_fixed<40,20>",
                 "ap_fixed<16,8,AP_RND,AP_SAT>", "linear", "ap_fixed<12,6,AP_RND,AP_SAT>",
                 "ap_fixed<30,16>", "ap_fixed<1,1,AP_RND,AP_SAT_SYM>"),
-    # every bit of the first sum shifted out of a 2-bit wrapping accumulator: bias only
+    # every bit of the first sum (and bias) shifted out of a 2-bit wrapping accumulator
     "shifted_out": ("ap_fixed<8,4>", "ap_fixed<6,1>", "ap_fixed<2,-9>", "ap_fixed<6,-7>",
                     "linear", "ap_fixed<7,-6,AP_RND,AP_SAT>", "ap_fixed<16,-2>",
                     "ap_fixed<10,-2,AP_RND_CONV,AP_SAT>"),
@@ -378,8 +383,7 @@ FUSED_CASES = {
 
 def _mode_chain(case: str, seed: int) -> ir.FirmwareModel:
     """in → Dense(9) → activation → Dense(5), random on-grid weights; outputs: both Dense."""
-    t_in, t_w, acc1, res1, act, act_t, acc2, res2 = (FUSED_CASES[case][0],
-                                                     *FUSED_CASES[case][1:])
+    t_in, t_w, acc1, res1, act, act_t, acc2, res2 = FUSED_CASES[case]
     T = FixedType.parse
     rng = np.random.default_rng(seed)
 
