@@ -51,3 +51,25 @@ def make_events(n: int, seed: int = 0, gen: bool = True) -> ak.Array:
 @pytest.fixture
 def events() -> ak.Array:
     return make_events(40, seed=3)
+
+
+def small_qkeras_model(name: str = "small"):
+    """16 → 8 → 4 QKeras model: 6-bit weights and biases, quantized_relu(8,3) after each Dense,
+    seeded random weights. Fully quantized (Keras equals the firmware bit for bit) and small
+    enough for an RTL build in seconds."""
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from tensorflow import keras
+
+    q6 = quantized_bits(6, 0, alpha=1)
+    x = keras.Input((16,), name="x")
+    h = QDense(8, kernel_quantizer=q6, bias_quantizer=q6, name="d1")(x)
+    h = QActivation(quantized_relu(8, 3), name="r1")(h)
+    h = QDense(4, kernel_quantizer=q6, bias_quantizer=q6, name="d2")(h)
+    h = QActivation(quantized_relu(8, 3), name="r2")(h)
+    model = keras.Model(x, h, name=name)
+    rng = np.random.default_rng(7)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in weights])
+    return model

@@ -19,33 +19,14 @@ from firmware import ir  # noqa: E402
 from firmware.compare import compare  # noqa: E402
 from firmware.emulator import EmulatorBackend  # noqa: E402
 from models.fixedpoint import FixedType  # noqa: E402
+from conftest import small_qkeras_model  # noqa: E402
 
 N_EVENTS = 2000
 
 
-def _model():
-    """16 → 8 → 4: 6-bit weights and biases, quantized_relu(8,3) after each Dense."""
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
-    from tensorflow import keras
-
-    q6 = quantized_bits(6, 0, alpha=1)
-    x = keras.Input((16,), name="x")
-    h = QDense(8, kernel_quantizer=q6, bias_quantizer=q6, name="d1")(x)
-    h = QActivation(quantized_relu(8, 3), name="r1")(h)
-    h = QDense(4, kernel_quantizer=q6, bias_quantizer=q6, name="d2")(h)
-    h = QActivation(quantized_relu(8, 3), name="r2")(h)
-    model = keras.Model(x, h, name="rtl_small")
-    rng = np.random.default_rng(7)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in weights])
-    return model
-
-
 @pytest.fixture(scope="module")
 def fw():
-    return ir.from_keras(_model(), "ap_fixed<10,8>")
+    return ir.from_keras(small_qkeras_model("rtl_small"), "ap_fixed<10,8>")
 
 
 @pytest.fixture(scope="module")

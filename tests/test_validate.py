@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from datasets.errors import L1TInputError  # noqa: E402
 from trigger.rates import LHC_REVOLUTION_KHZ  # noqa: E402
+from conftest import small_qkeras_model  # noqa: E402
 
 SCALE = 2808 * LHC_REVOLUTION_KHZ
 N = 300
@@ -227,31 +228,13 @@ def test_validate_bad_input(setup, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- firmware/report.py
 
-def _small_model():
-    """16 → 8 → 4 QKeras, 6-bit weights (the RTL tests' model: builds in seconds)."""
-    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
-    from tensorflow import keras
-
-    q6 = quantized_bits(6, 0, alpha=1)
-    x = keras.Input((16,), name="x")
-    h = QDense(8, kernel_quantizer=q6, bias_quantizer=q6, name="d1")(x)
-    h = QActivation(quantized_relu(8, 3), name="r1")(h)
-    h = QDense(4, kernel_quantizer=q6, bias_quantizer=q6, name="d2")(h)
-    model = keras.Model(x, h, name="small")
-    rng = np.random.default_rng(7)
-    for layer in model.layers:
-        if layer.get_weights():
-            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
-                               for w in layer.get_weights()])
-    return model
-
 
 def test_firmware_check_writes_the_report_and_it_round_trips(tmp_path, capsys):
     from firmware.report import read_report, write_report
     from l1t.cli import main
 
     path = tmp_path / "small.h5"
-    _small_model().save(str(path), save_format="h5")
+    small_qkeras_model("small").save(str(path), save_format="h5")
     out = tmp_path / "chk"
     assert main(["firmware", "check", str(path), "--input-precision", "ap_fixed<10,8>",
                  "--events", "500", "--backends", "emulator,rtl", "--out", str(out)]) == 0
@@ -278,7 +261,7 @@ def test_report_of_needs_a_latency():
     from firmware.report import report_of
 
     emu = get_backend("emulator")
-    emu.compile(ir.from_keras(_small_model(), "ap_fixed<10,8>"))
+    emu.compile(ir.from_keras(small_qkeras_model("small"), "ap_fixed<10,8>"))
     with pytest.raises(L1TInputError, match="no backend gave a latency") as err:
         report_of("small", [emu])
     assert err.value.field == "latency_cycles"
