@@ -54,6 +54,10 @@ def latency_table_text(summary: dict) -> str:
         lines.append(f"{name:18s} {st['static_latency_ns']:13.1f} {st['min_ns']:8.1f}..{st['max_ns']:<8.1f}"
                      f" {margin if margin is not None else float('nan'):12.1f} {st['n_lost']:6d}  "
                      f"{'ok' if ok else 'OVER BUDGET' if margin is not None and margin < 0 else 'LOSSES'}")
+    lines.append(f"{'stage':18s} {'busy':>6s} {'max buffer':>10s} {'lost':>6s}   (busy: fraction "
+                 "of its boards' time spent on events; > 1 cannot keep up)")
+    for name, st in p["stages"].items():
+        lines.append(f"{name:18s} {st['occupancy']:6.3f} {st['max_fill']:10d} {st['n_lost']:6d}")
     slow = p["check"]["too_slow"]
     lines.append("stages that cannot take an event every 25 ns x TMUX: "
                  + (", ".join(slow) if slow else "none"))
