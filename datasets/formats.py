@@ -198,6 +198,22 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def _json_default(x):
+    """numpy scalars and arrays as plain numbers and lists; anything else as its ``str``."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def write_json(path: PathLike, data) -> Path:
+    """Write ``data`` as indented JSON, atomically (:func:`atomic_write`); numpy values become
+    plain numbers and lists, other unknown objects their ``str``."""
+    text = json.dumps(data, indent=1, default=_json_default)
+    return atomic_write(path, lambda p: Path(p).write_text(text))
+
+
 _CLOCK_LOCK = threading.Lock()
 ROOT_TIMESTAMP = datetime.datetime(2000, 1, 1)  #: creation time stamped into our ROOT files
 

@@ -141,11 +141,7 @@ class Sampler:
         values, starts, counts = np.unique(n, return_index=True, return_counts=True)
         # for every n in [n_min, n_max]: the nearest n the pool has (ties: the lower one)
         grid = np.arange(self.n_min, self.n_max + 1)
-        pos = np.clip(np.searchsorted(values, grid), 1, len(values) - 1) if len(values) > 1 \
-            else np.zeros(len(grid), np.int64)
-        if len(values) > 1:
-            lower = values[pos - 1]
-            pos = np.where(grid - lower <= values[pos] - grid, pos - 1, pos)
+        pos = np.argmin(np.abs(grid[:, None] - values[None, :]), axis=1)   # first: the lower
         self._exact = np.isin(grid, values)
         self._start = starts[pos].astype(np.int64)
         self._count = counts[pos].astype(np.int64)

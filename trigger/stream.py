@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 from datasets.errors import L1TInputError
 
 from . import prescale
-from .crossings import EventPool, MuProfile, Sampler, unpack
+from .crossings import EventPool, MuProfile, Sampler
 from .filling import BX_PER_ORBIT, FillingScheme, nominal_25ns
 from .l1a import L1AConfig, L1AResult, L1AState, distribute
 from .menu import Menu
@@ -171,6 +170,9 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     if isinstance(chunk_orbits, bool) or not isinstance(chunk_orbits, int) or chunk_orbits < 1:
         raise L1TInputError("stream", f"chunk_orbits must be a positive integer, got "
                             f"{chunk_orbits!r}", "chunk_orbits")
+    if cycle_level not in ("auto", "all"):
+        raise L1TInputError("stream", f"cycle_level is 'auto' or 'all', got {cycle_level!r}",
+                            "cycle_level")
     if tuple(menu.names) != pool.seeds:
         raise ValueError("the pool was evaluated with another menu")
     scheme = scheme or nominal_25ns()
@@ -186,14 +188,11 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     fired_before = np.zeros(n_seeds, np.int64)
     requested = np.zeros(n_seeds, np.int64)
     accepted = np.zeros(n_seeds, np.int64)
-    results: list[L1AResult] = []
+    l1a_total: L1AResult | None = None
     lost_by_stage: dict[str, int] = {}
     total_requests = lost_pipeline = n_colliding = 0
     mu_sum = 0.0
     timeline_parts: list[tuple] = []
-    if cycle_level not in ("auto", "all"):
-        raise L1TInputError("stream", f"cycle_level is 'auto' or 'all', got {cycle_level!r}",
-                            "cycle_level")
     keeps_up = not pipe_mod.check(pipeline).too_slow
     steady, cycle_bx = False, 0
     t_start = time.perf_counter()
@@ -231,8 +230,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
             # BX's latency depends only on its clock phase, which repeats every orbit (clocks
             # are multiples of 40 MHz). One chunk of whole orbits without a loss has shown
             # every latency there is, so the rest need not be simulated again ("auto").
-            steady = cycle_level == "auto" and keeps_up and not sim.lost.any() \
-                and pipe_state.n_lost == 0
+            steady = cycle_level == "auto" and keeps_up and pipe_state.n_lost == 0
         if sim is not None and sim.lost.any():
             dropped = requests & sim.lost
             lost_pipeline += int(np.count_nonzero(dropped))
@@ -244,7 +242,8 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
         res = distribute(requests, l1a_config, l1a_state)
         acc_coll = res.accepted[coll]
         accepted += _count_bits(kept[acc_coll], n_seeds)
-        results.append(replace(res, accepted=np.zeros(0, bool)))   # memory stays bounded
+        slim = replace(res, accepted=np.zeros(0, bool))    # memory stays bounded
+        l1a_total = slim if l1a_total is None else L1AResult.concat([l1a_total, slim])
         n_colliding += len(idx)
         if first < timeline_orbits:
             m = min(timeline_orbits - first, k) * BX_PER_ORBIT
@@ -261,7 +260,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     return StreamResult(
         menu=menu, scheme=scheme, orbits=int(orbits), n_bx=int(orbits) * BX_PER_ORBIT,
         n_colliding=n_colliding, mean_mu=mu_sum / max(n_colliding, 1), requested=requested,
-        accepted=accepted, total_requests=total_requests, l1a=L1AResult.concat(results),
+        accepted=accepted, total_requests=total_requests, l1a=l1a_total,
         lost_pipeline=lost_pipeline, lost_pipeline_by_stage=lost_by_stage,
         pipeline=pipe_mod.stream_report(pipeline, pipe_state),
         pool={"crossings": len(pool), "mean_mu": pool.mean_mu,

@@ -2,12 +2,11 @@
 ``timeline.png`` and the printed summary."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from datasets.formats import atomic_write
+from datasets.formats import atomic_write, write_json
 
 from .filling import BX_PER_ORBIT
 from .report import _png
@@ -127,17 +126,9 @@ def write_stream(result: StreamResult, out_dir: str | Path) -> dict[str, Path]:
     summary = result.summary()
     paths = {"json": out / "stream.json"}
     png = plot_timeline(result.timeline) if result.timeline is not None else None
-    atomic_write(paths["json"], lambda p: Path(p).write_text(json.dumps(summary, indent=1,
-                                                                        default=_plain)))
+    write_json(paths["json"], summary)
     if png is not None:
         paths["timeline"] = out / "timeline.png"
         atomic_write(paths["timeline"], lambda p: Path(p).write_bytes(png))
     return paths
 
-
-def _plain(x):
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

@@ -33,12 +33,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from datasets.errors import L1TInputError
-from datasets.formats import atomic_write, iter_events, read_metadata
+from datasets.formats import atomic_write, iter_events, read_metadata, write_json
 from datasets.inputs import expand_inputs
 from firmware.compare import compare
 from models.fixedpoint import FixedType
@@ -397,17 +397,9 @@ def validate(menu_path: str | Path, inputs: list[str | Path], out_dir: str | Pat
                        for j, s in enumerate(menu.seeds)
                        if seeds_total.software[j] or seeds_total.firmware[j]],
     }
-    atomic_write(out / "validate.json",
-                 lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=_plain)))
+    write_json(out / "validate.json", summary)
     return summary
 
-
-def _plain(x: Any):
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 def _hardware(check: dict) -> dict | None:
