@@ -1,5 +1,6 @@
 # make demo | make test | make test-full | make bench — each creates .venv when missing.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Dependencies are named in setup.cfg; their pins live in constraints.txt.
+PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.l1t-installed
@@ -8,12 +9,13 @@ STAMP := $(VENV)/.l1t-installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt setup.cfg pyproject.toml
+$(STAMP): constraints.txt setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
+	  { echo "l1t needs Python 3.11 (PYTHON=$(PYTHON) is not); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip<26"
-	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
-	$(BIN)/python -m firmware.verilator_wrapper --install
+	$(BIN)/python -m pip install -q --upgrade "pip<26" "setuptools>=64" wheel
+	$(BIN)/python -m pip install -q -c constraints.txt --no-build-isolation -e ".[test]"
+	$(BIN)/python -m l1t.firmware.verilator_wrapper --install
 	@touch $(STAMP)
 
 demo: $(STAMP)

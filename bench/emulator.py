@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from firmware import ir  # noqa: E402
-from firmware.backend import get_backend  # noqa: E402
-from firmware.compare import compare  # noqa: E402
-from models.fixedpoint import FixedType  # noqa: E402
-from models.vae import VAEConfig, build  # noqa: E402
+from l1t.firmware import ir  # noqa: E402
+from l1t.firmware.backend import get_backend  # noqa: E402
+from l1t.firmware.compare import compare  # noqa: E402
+from l1t.models.fixedpoint import FixedType  # noqa: E402
+from l1t.models.anomaly.vae import VAEConfig, build  # noqa: E402
 
 N_EMU, N_CSIM = 1_000_000, 50_000
 REPEATS_EMU, REPEATS_CSIM = 3, 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,13 +17,12 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets import detector  # noqa: E402
-from datasets.detector.geometry import ETA_EDGES, N_PHI  # noqa: E402
-from datasets.pileup import build_pool, load_pool  # noqa: E402
-from datasets.pythia import prepare_mpi_init  # noqa: E402
-from datasets.samples import get_sample  # noqa: E402
+from l1t.datasets import detector  # noqa: E402
+from l1t.datasets.detector.geometry import ETA_EDGES, N_PHI  # noqa: E402
+from l1t.datasets.pileup import build_pool, load_pool  # noqa: E402
+from l1t.datasets.pythia import prepare_mpi_init  # noqa: E402
+from l1t.datasets.samples import get_sample  # noqa: E402
 
 MU, POOL, N_OURS, N_BASE = 200.0, 2000, 2000, 100
 

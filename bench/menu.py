@@ -1,7 +1,7 @@
 """Default-menu evaluation, crossings per second per core.
 
 Events: a zero-bias PU-200 sample (2000 produced crossings, replicated to 1,000,000).
-Ours: ``Evaluator(menu).margins(inputs)`` on pre-built :class:`~trigger.inputs.TriggerInputs`
+Ours: ``Evaluator(menu).margins(inputs)`` on pre-built :class:`~l1t.trigger.inputs.TriggerInputs`
 (building them with ``from_events`` is the loading step; timed separately and end to end).
 Baseline, side by side on the same events: a plain per-event Python function evaluating the same
 seeds from the menu's semantics, on events already converted to Python lists (``ak.to_list``).
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,13 +20,12 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets.inputs import read_inputs  # noqa: E402
-from datasets.production import produce  # noqa: E402
-from trigger.evaluate import Evaluator  # noqa: E402
-from trigger.inputs import from_events  # noqa: E402
-from trigger.menu import SUM_TYPES, Condition, Leg, Seed, load_menu  # noqa: E402
+from l1t.datasets.inputs import read_inputs  # noqa: E402
+from l1t.datasets.production import produce  # noqa: E402
+from l1t.trigger.evaluate import Evaluator  # noqa: E402
+from l1t.trigger.inputs import from_events  # noqa: E402
+from l1t.trigger.menu import SUM_TYPES, Condition, Leg, Seed, load_menu  # noqa: E402
 
 N_PRODUCED, N_OURS, N_BASE, REPEATS = 2000, 1_000_000, 5000, 3
 GOAL_RATIO, GOAL_RATE = 50.0, 5e6

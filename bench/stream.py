@@ -1,7 +1,7 @@
 """The 40 MHz stream: seconds of beam simulated per second of wall time, on one core.
 
 Pool: a zero-bias PU-200 sample (1000 produced crossings) with the default menu's decisions.
-Ours: :func:`trigger.stream.run_stream` through the Phase-2 preset for 1 s of beam (11,246 orbits,
+Ours: :func:`l1t.trigger.stream.run.run_stream` through the Phase-2 preset for 1 s of beam (11,246 orbits,
 4.0 × 10^7 BX, nominal 2808-bunch filling), ``cycle_level="auto"``; also 0.05 s with the pipeline
 simulated cycle by cycle on every BX (``"all"``), printed for information. Baseline, side by side:
 the same stream written as a plain per-BX Python loop (draw, prescale, trigger rules,
@@ -16,27 +16,25 @@ from __future__ import annotations
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})   # one core
 
-from datasets.inputs import expand_inputs  # noqa: E402
-from datasets.production import produce  # noqa: E402
-from trigger import prescale  # noqa: E402
-from trigger.crossings import EventPool, MuProfile, Sampler  # noqa: E402
-from trigger.filling import BX_PER_ORBIT, nominal_25ns  # noqa: E402
-from trigger.l1a import L1AConfig  # noqa: E402
-from trigger.menu import load_menu  # noqa: E402
-from trigger.pipeline import load_pipeline  # noqa: E402
-from trigger.stream import run_stream  # noqa: E402
+from l1t.datasets.inputs import expand_inputs  # noqa: E402
+from l1t.datasets.production import produce  # noqa: E402
+from l1t.trigger import prescale  # noqa: E402
+from l1t.trigger.stream.crossings import EventPool, Sampler  # noqa: E402
+from l1t.trigger.stream.filling import BX_PER_ORBIT, nominal_25ns  # noqa: E402
+from l1t.trigger.stream.l1a import L1AConfig  # noqa: E402
+from l1t.trigger.menu import load_menu  # noqa: E402
+from l1t.trigger.stream.pipeline import load_pipeline  # noqa: E402
+from l1t.trigger.stream.run import run_stream  # noqa: E402
 
 N_PRODUCED, BASE_ORBITS, SECONDS, ALL_SECONDS = 1000, 20, 1.0, 0.05
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from .errors import L1TInputError
-from .formats import METADATA_KEY, PathLike, assemble, atomic_write
+from l1t.core.errors import L1TInputError
+from .formats import METADATA_KEY, PathLike, assemble
+from l1t.core.files import atomic_write
 from .schema import MET
 
 N_OBJECTS = 19
@@ -82,7 +83,7 @@ def from_adc_particles(particles: np.ndarray, source: object, first_entry: int =
 
     MET → ``L1EtSum`` (etSumType 2), electrons → ``L1EG`` (isEle True, iso 0), muons → ``L1Mu``
     (charge 0 and hwQual 12: the format has neither), jets → ``L1Jet``; empty (type 0) slots are
-    dropped; hardware words from :mod:`datasets.hwunits`; event fields get defaults.
+    dropped; hardware words from :mod:`l1t.datasets.hwunits`; event fields get defaults.
     """
     p = np.asarray(particles)
     if p.ndim != 3 or p.shape[1:] != (N_OBJECTS, 4):

@@ -8,24 +8,23 @@ Formats (``fmt``):
   metadata ``l1t``; ROOT ``TObjString`` ``l1t_metadata``) and read back identically.
 - ``nanoaod``: CMS NanoAOD-style L1 ntuples; branch names from ``nanoaod_mapping.yaml`` (or a user
   mapping); only objects with ``bx == 0`` are kept, missing hardware words are derived.
-- ``adc-h5``: ADC2021 h5 files (dataset ``Particles``, shape (N, 19, 4)), see :mod:`datasets.adc`.
+- ``adc-h5``: ADC2021 h5 files (dataset ``Particles``, shape (N, 19, 4)), see :mod:`l1t.datasets.adc`.
 - ``auto``: by suffix (``.parquet``, ``.root``, ``.h5``/``.hdf5``) or magic bytes; a ROOT file is
   ``l1t`` when it has ``l1t_metadata``, else ``nanoaod``.
 
-Every reader returns the schema layout of :mod:`datasets.schema`, validated; any problem with an
+Every reader returns the schema layout of :mod:`l1t.datasets.schema`, validated; any problem with an
 input file (missing, truncated, corrupt, wrong schema, NaN/inf) raises one
-:class:`~datasets.errors.L1TInputError` naming the file.
+:class:`~l1t.core.errors.L1TInputError` naming the file.
 """
 from __future__ import annotations
 
 import datetime
 import json
 import os
-import tempfile
 import threading
 import types
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +33,8 @@ import awkward as ak
 import numpy as np
 
 from . import hwunits
-from .errors import L1TInputError
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
 from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, validate
 
 PathLike = str | os.PathLike
@@ -167,52 +167,6 @@ def from_awkward(events: ak.Array, source: object, first_entry: int = 0) -> ak.A
 
 
 # --------------------------------------------------------------------------- writing
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary ``.<name>.*.tmp`` next to ``path``, then rename it.
-
-    On any exception the temporary is removed and the exception re-raised: ``path`` is either
-    untouched or the complete new file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_default(x):
-    """numpy scalars and arrays as plain numbers and lists; anything else as its ``str``."""
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
-def write_json(path: PathLike, data) -> Path:
-    """Write ``data`` as indented JSON, atomically (:func:`atomic_write`); numpy values become
-    plain numbers and lists, other unknown objects their ``str``."""
-    text = json.dumps(data, indent=1, default=_json_default)
-    return atomic_write(path, lambda p: Path(p).write_text(text))
-
 
 _CLOCK_LOCK = threading.Lock()
 ROOT_TIMESTAMP = datetime.datetime(2000, 1, 1)  #: creation time stamped into our ROOT files

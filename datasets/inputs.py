@@ -5,7 +5,7 @@ from pathlib import Path
 
 import awkward as ak
 
-from .errors import L1TInputError
+from l1t.core.errors import L1TInputError
 from .formats import iter_events, read_events
 from .production import MANIFEST, chunk_files
 

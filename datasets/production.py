@@ -21,8 +21,9 @@ import numpy as np
 
 from . import detector
 from .detector import DEFAULT, DetectorConfig, Digitized
-from .errors import L1TInputError
-from .formats import atomic_write, write_events
+from l1t.core.errors import L1TInputError
+from .formats import write_events
+from l1t.core.files import atomic_write
 from .genjets import gen_jets
 from .pileup import build_pool, compose, load_pool
 from .pythia import chunk_seed, generate, prepare_mpi_init

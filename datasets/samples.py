@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 #: Settings every sample gets (beams, tune, quiet output).
 COMMON_SETTINGS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from .errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 #: Event-level fields and their dtypes.
 EVENT_FIELDS: dict[str, str] = {

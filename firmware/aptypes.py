@@ -4,7 +4,7 @@ hls4ml ships the Xilinx ``ap_types`` headers (``hls4ml/templates/vivado/ap_types
 simulation uses. :class:`ApHarness` compiles ``firmware/templates/ap_fixed_harness.cpp`` against
 them for a given table of types and runs it: ``convert`` gives the codes of ``T v = (double)x;``
 and ``cast`` those of ``D v = s;`` (a fixed-point to fixed-point assignment), exactly as the
-generated firmware computes them. The tests compare :mod:`models.fixedpoint` and the emulator's
+generated firmware computes them. The tests compare :mod:`l1t.models.fixedpoint` and the emulator's
 casts with it.
 
 Every (type) and (source, target) pair is a template instantiation, so the table is chosen
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models.fixedpoint import FixedType
+from l1t.core.errors import L1TInputError
+from l1t.models.fixedpoint import FixedType
 
 HARNESS_SOURCE = Path(__file__).parent / "templates" / "ap_fixed_harness.cpp"
 

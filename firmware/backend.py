@@ -1,11 +1,11 @@
 """One interface for every firmware backend, and the registry that names them.
 
-A backend takes the IR (:class:`~firmware.ir.FirmwareModel`, built by
-:func:`firmware.ir.from_keras`), prepares it (``compile``) and evaluates it on fixed-point
+A backend takes the IR (:class:`~l1t.firmware.ir.FirmwareModel`, built by
+:func:`l1t.firmware.ir.from_keras`), prepares it (``compile``) and evaluates it on fixed-point
 inputs (``predict``)::
 
-    from firmware import ir
-    from firmware.backend import get_backend
+    from l1t.firmware import ir
+    from l1t.firmware.backend import get_backend
 
     fw = ir.from_keras(encoder, "ap_fixed<10,8>")
     x = fw.quantize_inputs(features)            # float64 (N, n_in), on the input grid
@@ -15,7 +15,7 @@ inputs (``predict``)::
 
 Contract of :meth:`Backend.predict`: ``x`` is ``(N, n_in)`` (float64, or anything convertible)
 holding values *exactly* on the input type's grid and within its range (else
-:class:`~datasets.errors.L1TInputError`); it returns one float64 array ``(N, n_out_k)`` per model
+:class:`~l1t.core.errors.L1TInputError`); it returns one float64 array ``(N, n_out_k)`` per model
 output, each value exactly a value of that output's fixed-point type. Fixed point in, fixed point
 out: two backends that implement the same arithmetic agree bit for bit.
 
@@ -24,7 +24,7 @@ None where the backend cannot know them; :meth:`Backend.report` then says why (f
 Vivado/Vitis synthesis run is needed).
 
 Registry: :func:`get_backend` (``"emulator"``, ``"hls4ml"``; more with
-:func:`register_backend`, e.g. ``register_backend("rtl", "firmware.rtl:RTLBackend")``). Factories
+:func:`register_backend`, e.g. ``register_backend("rtl", "l1t.firmware.rtl:RTLBackend")``). Factories
 may be given as ``"module:attribute"`` strings so that heavy imports happen only when used.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any, Callable, ClassVar, Union
 
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 from .ir import FirmwareModel
 
@@ -74,7 +74,7 @@ class Backend(ABC):
         """Prepare ``fw_model`` (writing and compiling a project in ``workdir`` if needed)."""
         if not isinstance(fw_model, FirmwareModel):
             raise L1TInputError(self.name, f"a FirmwareModel is required, got "
-                                f"{type(fw_model).__name__} (use firmware.ir.from_keras)", "model")
+                                f"{type(fw_model).__name__} (use l1t.firmware.ir.from_keras)", "model")
         self.workdir = os.fspath(workdir) if workdir is not None else None
         self._compile(fw_model, self.workdir)
         self._fw = fw_model
@@ -156,9 +156,9 @@ class Backend(ABC):
 BackendFactory = Union[Callable[..., Backend], str]
 
 _REGISTRY: dict[str, BackendFactory] = {
-    "emulator": "firmware.emulator:EmulatorBackend",
-    "hls4ml": "firmware.hls:HLSBackend",
-    "rtl": "firmware.rtl:RTLBackend",
+    "emulator": "l1t.firmware.emulator:EmulatorBackend",
+    "hls4ml": "l1t.firmware.hls:HLSBackend",
+    "rtl": "l1t.firmware.rtl:RTLBackend",
 }
 
 
@@ -169,10 +169,10 @@ def register_backend(name: str, factory: BackendFactory, *, replace: bool = Fals
     (imported on first use). An existing name is an error unless ``replace``.
     """
     if not isinstance(name, str) or not name:
-        raise L1TInputError("firmware.backend", f"backend name must be a non-empty string, got "
+        raise L1TInputError("l1t.firmware.backend", f"backend name must be a non-empty string, got "
                             f"{name!r}", "name")
     if name in _REGISTRY and not replace:
-        raise L1TInputError("firmware.backend", f"backend {name!r} is already registered", "name")
+        raise L1TInputError("l1t.firmware.backend", f"backend {name!r} is already registered", "name")
     _REGISTRY[name] = factory
 
 
@@ -186,7 +186,7 @@ def get_backend(name: str, **options: Any) -> Backend:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise L1TInputError("firmware.backend", f"unknown backend {name!r}; one of "
+        raise L1TInputError("l1t.firmware.backend", f"unknown backend {name!r}; one of "
                             f"{', '.join(available_backends())}", "name") from None
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")

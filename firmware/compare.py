@@ -1,7 +1,7 @@
 """Compare two backends' outputs bit for bit, in units of each output's LSB.
 
 :func:`compare` takes two lists of float64 arrays (one ``(N, n_k)`` per model output, as
-:meth:`firmware.backend.Backend.predict` returns them) and the output types, and counts events
+:meth:`l1t.firmware.backend.Backend.predict` returns them) and the output types, and counts events
 whose outputs differ anywhere, per output and overall, with the largest difference in LSBs.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models.fixedpoint import FixedType, as_type
+from l1t.core.errors import L1TInputError
+from l1t.models.fixedpoint import FixedType, as_type
 
 
 def compare(outputs_a: Sequence[np.ndarray], outputs_b: Sequence[np.ndarray],

@@ -1,14 +1,14 @@
 """Deployed models as the FPGA computes them: the outputs the trigger decides on.
 
-:class:`DeployedAnomalyModel` loads a saved l1t anomaly model (``models.vae.AnomalyModel``),
+:class:`DeployedAnomalyModel` loads a saved l1t anomaly model (``l1t.models.anomaly.vae.AnomalyModel``),
 converts its encoder to the firmware IR and evaluates it with a bit-exact backend (the emulator
 by default: the same bits as hls4ml's C simulation and the da4ml RTL, far faster). The inputs are
-the integer words the firmware receives, scaled as in :mod:`models.anomaly_inputs`; the latent
+the integer words the firmware receives, scaled as in :mod:`l1t.models.anomaly.inputs`; the latent
 μ and log σ² are exactly the firmware's fixed-point values, and the scores
-(:func:`models.vae.scores_from_latent`) are computed from them in float64 — exact for ``axo``
+(:func:`l1t.models.anomaly.vae.scores_from_latent`) are computed from them in float64 — exact for ``axo``
 (a sum of squares of short fixed-point numbers), to float64 precision for ``rz``/``kl``.
 
-``l1t rates`` and the stream decide with these scores (``trigger.evaluate.anomaly_scores``), so a
+``l1t rates`` and the stream decide with these scores (``l1t.trigger.evaluate.anomaly_scores``), so a
 threshold tuned on them is a firmware threshold.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ class DeployedAnomalyModel:
 
     def __init__(self, model_dir: str | Path, backend: str = "emulator",
                  workdir: str | Path | None = None) -> None:
-        from models.vae import AnomalyModel
+        from l1t.models.anomaly.vae import AnomalyModel
 
         self.model_dir = Path(model_dir)
         self.model = AnomalyModel.load(self.model_dir)
@@ -61,7 +61,7 @@ class DeployedAnomalyModel:
 
     def scores(self, words: np.ndarray) -> dict[str, np.ndarray]:
         """Firmware anomaly scores ``(N,)`` of integer words ``(N, 57)``."""
-        from models.vae import scores_from_latent
+        from l1t.models.anomaly.vae import scores_from_latent
 
         return scores_from_latent(*self.latent(words))
 

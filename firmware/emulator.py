@@ -1,6 +1,6 @@
 """Bit-exact emulation of the fixed-point arithmetic hls4ml generates (numpy + numba).
 
-Everything is integer *codes* (value = code × 2**-F, :mod:`models.fixedpoint`), evaluated layer
+Everything is integer *codes* (value = code × 2**-F, :mod:`l1t.models.fixedpoint`), evaluated layer
 by layer:
 
 - **input**: ``input_t`` codes (values checked to be on the input grid);
@@ -23,7 +23,7 @@ by layer:
 Casts (:func:`cast`, ``dst_t y = x``) are a shift (left, or right by ``k`` bits followed by the
 rounding increment of ``dst``'s mode, decided from the dropped bits ``r``: above, at or below
 ``2**(k-1)``), then ``dst``'s overflow mode; one branch-free int64 formula (:func:`_cast1`)
-covers every mode pair whose shifted codes fit in int64, :func:`models.fixedpoint.requantize`
+covers every mode pair whose shifted codes fit in int64, :func:`l1t.models.fixedpoint.requantize`
 (the reference) the rest. ``tests/test_fixed_ap_types.py`` checks :func:`cast` against the real
 ``ap_fixed`` headers.
 
@@ -50,8 +50,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models.fixedpoint import MAX_WIDTH, FixedType, requantize
+from l1t.core.errors import L1TInputError
+from l1t.models.fixedpoint import MAX_WIDTH, FixedType, requantize
 
 from .backend import Backend, check_chunk_size
 from .ir import ActivationLayer, DenseLayer, FirmwareModel, InputLayer
@@ -161,7 +161,7 @@ def _cast_array(v, out, p):  # pragma: no cover - jit
 def cast(codes: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
     """``dst_t y = x;`` for ``x`` of type ``src``: int64 codes of ``dst`` (shape of ``codes``).
 
-    Same result as :func:`models.fixedpoint.requantize` (the reference; checked against it and
+    Same result as :func:`l1t.models.fixedpoint.requantize` (the reference; checked against it and
     against the ``ap_fixed`` headers in the tests), computed by the compiled :func:`_cast1`
     wherever its int64 shifts cannot overflow.
     """

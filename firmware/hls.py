@@ -30,15 +30,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
 
 from .backend import NOT_AVAILABLE, Backend, PathLike, check_chunk_size
-from models.fixedpoint import MAX_WIDTH, FixedType
+from l1t.models.fixedpoint import MAX_WIDTH, FixedType
 
 from .ir import ActivationLayer, DenseLayer, FirmwareModel, from_keras
 
-SYNTHESIS_HOWTO = ("run Vitis HLS synthesis in the project directory (firmware.hls."
+SYNTHESIS_HOWTO = ("run Vitis HLS synthesis in the project directory (l1t.firmware.hls."
                    "prepare_synthesis(dir), then 'vitis-run --tcl build_prj.tcl --mode hls', or "
                    "hls_model.build(csim=False, synth=True, cosim=False, validation=False)); "
                    "hls4ml.report.read_vivado_report(dir) shows the result")
@@ -57,7 +57,7 @@ def _set_output_dir(fw: FirmwareModel, workdir: PathLike) -> Path:
     """Point ``fw``'s hls4ml ModelGraph at ``workdir`` (created); returns its resolved path."""
     if fw.hls_model is None:
         raise L1TInputError(fw.name, "this FirmwareModel has no hls4ml ModelGraph (build it with "
-                            "firmware.ir.from_keras)", "hls_model")
+                            "l1t.firmware.ir.from_keras)", "hls_model")
     out = Path(workdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     fw.hls_model.config.config["OutputDir"] = str(out)

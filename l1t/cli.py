@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 
 def _positive_int(text: str) -> int:
@@ -19,7 +19,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_samples(args) -> int:
-    from datasets.samples import SAMPLES
+    from l1t.datasets.samples import SAMPLES
 
     for s in SAMPLES.values():
         print(f"{s.name:13s} {'weighted ' if s.weighted else ''}{s.description}")
@@ -27,7 +27,7 @@ def cmd_samples(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from datasets.production import produce
+    from l1t.datasets.production import produce
 
     m = produce(args.sample, args.events, args.out, pileup=args.pileup, seed=args.seed,
                 chunk_size=args.chunk_size, pool_size=args.pool_size, fmt=args.format,
@@ -39,8 +39,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from datasets.inputs import read_inputs
-    from datasets.summary import format_summary, object_summary
+    from l1t.datasets.inputs import read_inputs
+    from l1t.datasets.summary import format_summary, object_summary
 
     events = read_inputs(args.inputs, fmt=args.format, mapping=args.mapping)
     print(f"{len(events)} crossings")
@@ -49,7 +49,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_jet_response(args) -> int:
-    from validation.jet_response import jet_response
+    from l1t.validation.jet_response import jet_response
 
     result = jet_response(args.inputs, args.out, min_gen_pt=args.min_gen_pt)
     print(result["table_text"])
@@ -68,11 +68,11 @@ def _rate_list(text: str) -> tuple[float, ...]:
 
 
 def cmd_rates(args) -> int:
-    from datasets.inputs import expand_inputs
-    from trigger.job import RateJob, run
-    from trigger.menu import load_menu
-    from trigger.rates import summarize
-    from trigger.report import rate_table_text, write_rates
+    from l1t.datasets.inputs import expand_inputs
+    from l1t.trigger.job import RateJob, run
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.rates import summarize
+    from l1t.trigger.report import rate_table_text, write_rates
 
     menu = load_menu(args.menu)
     job = RateJob(menu, fmt=args.format, mapping=args.mapping, step_size=args.step_size,
@@ -91,10 +91,12 @@ def cmd_turn_on(args) -> int:
 
     import numpy as np
 
-    from datasets.formats import atomic_write, read_metadata
-    from datasets.inputs import expand_inputs, read_inputs
-    from trigger.efficiency import plot_turn_ons, turn_ons
-    from trigger.menu import load_menu
+    from l1t.datasets.formats import read_metadata
+
+    from l1t.core.files import atomic_write
+    from l1t.datasets.inputs import expand_inputs, read_inputs
+    from l1t.trigger.efficiency import plot_turn_ons, turn_ons
+    from l1t.trigger.menu import load_menu
 
     menu = load_menu(args.menu)
     files = expand_inputs(args.input)
@@ -120,8 +122,8 @@ def cmd_turn_on(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from models.anomaly_train import efficiency_table, make_default_data, train_vae
-    from models.vae import VAEConfig
+    from l1t.models.anomaly.train import efficiency_table, make_default_data, train_vae
+    from l1t.models.anomaly.vae import VAEConfig
 
     out = Path(args.out)
     data = Path(args.data) if args.data else make_default_data(out / "data", pileup=args.pileup,
@@ -137,8 +139,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_scan(args) -> int:
-    from models.anomaly_train import scan_vae
-    from models.vae import VAEConfig
+    from l1t.models.anomaly.train import scan_vae
+    from l1t.models.anomaly.vae import VAEConfig
 
     result = scan_vae(args.data, args.out, VAEConfig(epochs=args.epochs, seed=args.seed),
                       bits=tuple(args.bits), sparsities=tuple(args.sparsity), fpr=args.fpr)
@@ -155,10 +157,10 @@ def cmd_scan(args) -> int:
 
 
 def cmd_evaluate_anomaly(args) -> int:
-    from models import anomaly_data
-    from models.anomaly_eval import evaluate
-    from models.anomaly_train import efficiency_table
-    from models.vae import AnomalyModel
+    from l1t.models.anomaly import data as anomaly_data
+    from l1t.models.anomaly.evaluation import evaluate
+    from l1t.models.anomaly.train import efficiency_table
+    from l1t.models.anomaly.vae import AnomalyModel
 
     words, _, _ = anomaly_data.background(args.data, args.events, seed=args.seed)
     test = words[len(words) // 2:]
@@ -177,9 +179,9 @@ def cmd_evaluate_anomaly(args) -> int:
 
 
 def cmd_tune_anomaly(args) -> int:
-    from datasets.inputs import expand_inputs
-    from trigger.anomaly import pure_efficiencies, tune, write_menu
-    from trigger.menu import load_menu
+    from l1t.datasets.inputs import expand_inputs
+    from l1t.trigger.anomaly import pure_efficiencies, tune, write_menu
+    from l1t.trigger.menu import load_menu
 
     wps = tune(args.model, expand_inputs(args.input), args.target_rates, args.score,
                args.bunches, args.stitch_pthat)
@@ -211,7 +213,7 @@ def cmd_tune_anomaly(args) -> int:
 
 
 def cmd_firmware_check(args) -> int:
-    from validation.firmware_check import firmware_check
+    from l1t.validation.firmware_check import firmware_check
 
     backends = [b for b in args.backends.split(",") if b]
     s = firmware_check(args.model, args.input_precision, args.events, backends, args.out,
@@ -230,7 +232,7 @@ def cmd_firmware_check(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from validation.validate import validate, validate_table_text
+    from l1t.validation.validate import validate, validate_table_text
 
     backends = [b for b in args.backends.split(",") if b]
     s = validate(args.menu, args.input, args.out, events=args.events, backends=backends,
@@ -251,7 +253,7 @@ def _stage_files(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_stream(args) -> int:
-    from trigger.stream_report import latency_table_text, stream_job, stream_table_text
+    from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
     summary, paths = stream_job(
         args.menu, args.input, args.out, pipeline_path=args.pipeline, seconds=args.seconds,
@@ -266,7 +268,7 @@ def cmd_stream(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from validation.demo import run_demo
+    from l1t.demo import run_demo
 
     run_demo(args.out, events=args.events, pileup=args.pileup, seed=args.seed,
              progress=not args.quiet)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tensorflow import keras
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 Target = str | Callable[[object], np.ndarray]
 

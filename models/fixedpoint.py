@@ -55,7 +55,7 @@ are int64) and ``|F| <= MAX_FRAC = 960`` (values stay in float64's normal range)
 return *values* as float64 (:func:`quantize`, :func:`from_int`) need ``W <= 53`` so that every
 code is exactly representable in float64; the integer functions (:func:`to_int`,
 :func:`requantize`, :func:`overflows`) work up to ``W = 62``. NaN and ±inf are rejected
-(:class:`~datasets.errors.L1TInputError`), as integer inputs beyond ``2**53`` in magnitude are.
+(:class:`~l1t.core.errors.L1TInputError`), as integer inputs beyond ``2**53`` in magnitude are.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV")
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")

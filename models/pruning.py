@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from tensorflow import keras
 
-from datasets.errors import L1TInputError
-from models.ptq import clone_with_weights, keras_objects, kernel_layers
+from l1t.core.errors import L1TInputError
+from l1t.models.ptq import clone_with_weights, keras_objects, kernel_layers
 
 
 # -- masks (numpy) -----------------------------------------------------------------------------

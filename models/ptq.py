@@ -3,7 +3,7 @@
 Two schemes, both leave the input model untouched and return a clone plus a per-layer report:
 
 * **Fixed point** (what hls4ml deploys): every kernel and bias is put on the grid of an
-  ``ap_fixed<W,I,Q,O>`` type (:mod:`models.fixedpoint`), e.g. ``ap_fixed<8,2,AP_RND_CONV,AP_SAT>``.
+  ``ap_fixed<W,I,Q,O>`` type (:mod:`l1t.models.fixedpoint`), e.g. ``ap_fixed<8,2,AP_RND_CONV,AP_SAT>``.
   The clone holds float32, so the weights are exactly the fixed-point values for ``W <= 24``.
 * **Affine integer** ``r = S (q - Z)`` with ``q`` a ``bits``-bit integer, scale ``S`` (float)
   and zero point ``Z`` (integer), per tensor or per output channel (TFLite/ONNX style).
@@ -21,9 +21,9 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models import fixedpoint
-from models.fixedpoint import FixedType
+from l1t.core.errors import L1TInputError
+from l1t.models import fixedpoint
+from l1t.models.fixedpoint import FixedType
 
 TypeSpec = FixedType | str | Mapping[str, FixedType | str]
 

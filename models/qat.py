@@ -16,7 +16,7 @@ Equivalences (exact, checked in ``tests/test_compression.py`` against the QKeras
 
 These are the types hls4ml derives for QKeras layers (``hls4ml.utils.config``). Quantizers
 without an ``ap_fixed`` equivalent (``alpha="auto"`` scales, stochastic rounding, po2, leaky or
-sigmoid relus) make :func:`layer_precisions` raise :class:`~datasets.errors.L1TInputError`.
+sigmoid relus) make :func:`layer_precisions` raise :class:`~l1t.core.errors.L1TInputError`.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from models import fixedpoint
-from models.fixedpoint import FixedType
-from models.ptq import keras_objects, kernel_layers
+from l1t.core.errors import L1TInputError
+from l1t.models import fixedpoint
+from l1t.models.fixedpoint import FixedType
+from l1t.models.ptq import keras_objects, kernel_layers
 
 _LAYER_KEYS = {"bits", "integer", "bias_bits", "bias_integer", "act_bits", "act_integer",
                "quantize_linear"}

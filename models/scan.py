@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
 
 Row = dict[str, float]
 
@@ -28,9 +28,9 @@ def scan_sparsity(build_and_train: Callable[[float], object], evaluate: Callable
     """Per target sparsity ``s``: ``{"sparsity": s, "measured_sparsity": .., "value": ..}``.
 
     ``measured_sparsity`` is the fraction of zero kernel entries of the returned model
-    (:func:`models.pruning.overall_sparsity`), to see the target was reached.
+    (:func:`l1t.models.pruning.overall_sparsity`), to see the target was reached.
     """
-    from models.pruning import overall_sparsity
+    from l1t.models.pruning import overall_sparsity
 
     rows = []
     for s in sparsities:

@@ -5,8 +5,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from datasets import hwunits
-from datasets.schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS
+from l1t.datasets import hwunits
+from l1t.datasets.schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS
 
 
 def _collection(rng: np.random.Generator, coll: str, spec: dict[str, str], n: int,

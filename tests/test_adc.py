@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import make_events
 
-from datasets.adc import (ADC_MUON_QUAL, from_adc_particles, to_adc_features, to_adc_particles,
+from l1t.datasets.adc import (ADC_MUON_QUAL, from_adc_particles, to_adc_features, to_adc_particles,
                           write_adc_h5)
-from datasets.errors import L1TInputError
-from datasets.formats import from_awkward, iter_events, read_events, read_metadata
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import from_awkward, iter_events, read_events, read_metadata
 
 
 def _objects(rows, fields, **fixed):

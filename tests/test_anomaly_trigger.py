@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from trigger.anomaly import working_points
-from trigger.menu import parse_menu
-from trigger.rates import LHC_REVOLUTION_KHZ
+from l1t.core.errors import L1TInputError
+from l1t.trigger.anomaly import working_points
+from l1t.trigger.menu import parse_menu
+from l1t.trigger.rates import LHC_REVOLUTION_KHZ
 
 SCALE = 2808 * LHC_REVOLUTION_KHZ
 
@@ -45,14 +45,14 @@ def test_anomaly_cut_needs_a_model(tmp_path):
 def test_tuned_seed_fires_at_its_rate_in_l1t_rates(tmp_path):
     """Train a tiny VAE, tune a working point on zero-bias crossings, run the rates job on the
     written menu: the seed's rate is the working point's rate, crossing for crossing."""
-    from datasets.inputs import expand_inputs, read_inputs
-    from datasets.production import produce
-    from models.anomaly_inputs import event_words
-    from models.vae import VAEConfig, train
-    from trigger.anomaly import write_menu, zero_bias_scores
-    from trigger.job import RateJob, run
-    from trigger.menu import load_menu
-    from trigger.rates import summarize
+    from l1t.datasets.inputs import expand_inputs, read_inputs
+    from l1t.datasets.production import produce
+    from l1t.models.anomaly.inputs import event_words
+    from l1t.models.anomaly.vae import VAEConfig, train
+    from l1t.trigger.anomaly import write_menu, zero_bias_scores
+    from l1t.trigger.job import RateJob, run
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.rates import summarize
 
     zb = tmp_path / "zb"
     produce("minbias", 300, zb, pileup=5, seed=4, chunk_size=150, pool_size=100, progress=False)
@@ -71,7 +71,7 @@ def test_tuned_seed_fires_at_its_rate_in_l1t_rates(tmp_path):
     assert axo["events_fired"] == 30
     assert axo["rate_khz"] == pytest.approx(wps[0]["rate_khz"])
     # The file-level tuning (rates-job scan) agrees with the rates job on its own threshold.
-    from trigger.anomaly import tune
+    from l1t.trigger.anomaly import tune
 
     wp = tune(tmp_path / "vae", files, [target])[0]
     assert wp["rate_khz"] <= target

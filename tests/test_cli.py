@@ -75,7 +75,7 @@ def test_rates_and_turn_on_commands(tmp_path, capsys):
 
 
 def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
-    from datasets.production import produce
+    from l1t.datasets.production import produce
 
     data = tmp_path / "data"
     for sample, n in (("w_lnu", 120), ("qcd_pt15", 160), ("z_ll", 40), ("ttbar", 10),

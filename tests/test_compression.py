@@ -13,11 +13,11 @@ import pytest
 import tensorflow as tf
 from tensorflow import keras
 
-from datasets.errors import L1TInputError
-from models import distill as distill_mod
-from models import fixedpoint as fp
-from models import pruning, ptq, qat, scan
-from models.fixedpoint import FixedType
+from l1t.core.errors import L1TInputError
+from l1t.models import distill as distill_mod
+from l1t.models import fixedpoint as fp
+from l1t.models import pruning, ptq, qat, scan
+from l1t.models.fixedpoint import FixedType
 
 # -- slow exact reference (Fraction per element) -------------------------------------------------
 _HALF = Fraction(1, 2)

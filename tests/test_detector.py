@@ -3,9 +3,9 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from datasets import detector
-from datasets.detector.geometry import ETA_CENTERS, N_ETA, N_PHI, PHI_CENTERS, tower_index
-from datasets.detector.windows import box_sum, local_maxima, shift
+from l1t.datasets import detector
+from l1t.datasets.detector.geometry import ETA_CENTERS, N_ETA, N_PHI, PHI_CENTERS, tower_index
+from l1t.datasets.detector.windows import box_sum, local_maxima, shift
 
 
 def test_box_sum_matches_brute_force_with_phi_wrap():

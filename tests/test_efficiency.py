@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from conftest import make_events
 
-from datasets import formats
-from datasets.errors import L1TInputError
-from datasets.schema import HT, MET
-from trigger import efficiency
-from trigger.efficiency import plot_turn_ons, reference, reference_name, turn_on, turn_ons
-from trigger.menu import load_menu, parse_menu
+from l1t.datasets import formats
+from l1t.core.errors import L1TInputError
+from l1t.datasets.schema import HT
+from l1t.trigger import efficiency
+from l1t.trigger.efficiency import plot_turn_ons, reference, reference_name, turn_on, turn_ons
+from l1t.trigger.menu import load_menu, parse_menu
 
 #: Defaults of the fields a hand-made collection does not give.
 DEFAULTS = {
@@ -217,8 +217,8 @@ def test_needs_generator_collections():
 def test_z_ll_single_muon_plateau(tmp_path):
     """A small real production: Z → ll without pileup. The plateau (gen μ pT ≥ 33 GeV) is near
     the detector model's quality-12 fraction (85% of muons, fewer beyond |η| 2.1)."""
-    from datasets.inputs import read_inputs
-    from datasets.production import produce
+    from l1t.datasets.inputs import read_inputs
+    from l1t.datasets.production import produce
 
     produce("z_ll", 200, tmp_path, pileup=0, seed=3, chunk_size=200, progress=False)
     events = read_inputs([tmp_path])

@@ -9,10 +9,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from datasets import formats
-from trigger.evaluate import Evaluator
-from trigger.inputs import GT_INPUTS, from_events
-from trigger.menu import SUM_TYPES, Condition, Cross, Leg, load_menu, parse_menu
+from l1t.datasets import formats
+from l1t.trigger.evaluate import Evaluator
+from l1t.trigger.inputs import GT_INPUTS, from_events
+from l1t.trigger.menu import SUM_TYPES, Condition, Cross, Leg, load_menu, parse_menu
 
 #: Defaults of the fields a hand-made object does not give.
 DEFAULTS = {

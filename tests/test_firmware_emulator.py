@@ -20,14 +20,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from datasets.errors import L1TInputError  # noqa: E402
-from firmware import ir  # noqa: E402
-from firmware.backend import (NOT_AVAILABLE, Backend, available_backends, get_backend,  # noqa: E402
+from l1t.core.errors import L1TInputError  # noqa: E402
+from l1t.firmware import ir  # noqa: E402
+from l1t.firmware.backend import (NOT_AVAILABLE, Backend, available_backends, get_backend,  # noqa: E402
                               register_backend)
-from firmware.compare import compare  # noqa: E402
-from firmware.emulator import EmulatorBackend, cast, emulate_codes  # noqa: E402
-from models import fixedpoint  # noqa: E402
-from models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType  # noqa: E402
+from l1t.firmware.compare import compare  # noqa: E402
+from l1t.firmware.emulator import EmulatorBackend, cast, emulate_codes  # noqa: E402
+from l1t.models import fixedpoint  # noqa: E402
+from l1t.models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType  # noqa: E402
 
 N_EVENTS = 3000
 
@@ -43,8 +43,8 @@ def _randomize(model, seed: int, scale: float = 0.5) -> None:
 
 def _vae_model():
     """The AXOL1TL-shaped QAT encoder of models/vae.py: 57 → 28 → 15 → (μ 8, log σ² 8)."""
-    from models.anomaly_inputs import InputScaling
-    from models.vae import AnomalyModel, VAEConfig, build
+    from l1t.models.anomaly.inputs import InputScaling
+    from l1t.models.anomaly.vae import AnomalyModel, VAEConfig, build
 
     cfg = VAEConfig(bits=6, integer=0, act_bits=8, act_integer=3)
     _, encoder = build(cfg)
@@ -196,7 +196,7 @@ def _keras_outputs(c: Compiled, x: np.ndarray) -> list[np.ndarray]:
 
 def _graph_outputs(c: Compiled, x: np.ndarray) -> list[np.ndarray]:
     """The RTL's da4ml graph run by da4ml's interpreter (no Verilator build)."""
-    from firmware.rtl import trace
+    from l1t.firmware.rtl import trace
 
     flat = np.asarray(trace(c.fw).predict(x), dtype=np.float64)
     return np.split(flat, np.cumsum(c.fw.output_sizes)[:-1], axis=1)
@@ -217,7 +217,7 @@ def _check_four_way(c: Compiled, x: np.ndarray, rtl: list[np.ndarray]) -> None:
         assert len(np.unique(y)) > 20
         assert np.array_equal(fixedpoint.quantize(y, t), y)
     if c.anomaly is not None:
-        from models.vae import scores_from_latent
+        from l1t.models.anomaly.vae import scores_from_latent
 
         words = fixedpoint.to_int(x, c.fw.input_type)   # the test scaling: word = input code
         assert np.array_equal(c.anomaly.scaling.values(words), x.astype(np.float32))
@@ -256,7 +256,7 @@ def test_vae_ir_types(vae):
 
 
 def test_saturating_accumulator_uses_stepwise_path(eight):
-    from firmware.emulator import _DensePlan
+    from l1t.firmware.emulator import _DensePlan
 
     assert _DensePlan.build(eight.fw.layer("a")).path == "stepwise"
     assert _DensePlan.build(eight.fw.layer("b")).path == "sum"     # wraps: sum once, wrap once
@@ -424,7 +424,7 @@ def _reference_codes(fw: ir.FirmwareModel, x: np.ndarray) -> dict[str, np.ndarra
 def test_fused_kernel_matches_the_cpp_order(case):
     """The fused kernel on IRs exercising every cast kind and both float widths == the C++
     order computed with requantize alone == the layer-by-layer emulation."""
-    from firmware.emulator import _Program, _plan
+    from l1t.firmware.emulator import _Program, _plan
 
     fw = _mode_chain(case, 5)
     emu = EmulatorBackend(chunk_size=100)      # several chunks, a partial group of 64 at the end
@@ -508,7 +508,7 @@ def test_reports_say_what_needs_synthesis(small):
 
 
 def test_prepare_synthesis(small, tmp_path):
-    from firmware.hls import prepare_synthesis
+    from l1t.firmware.hls import prepare_synthesis
 
     cmd = prepare_synthesis(small.workdir)
     assert cmd.endswith("vitis-run --tcl build_prj.tcl --mode hls")
@@ -550,7 +550,7 @@ def test_hand_built_ir_and_csim_abort_check(tmp_path):
 
 def test_synthesis_report_is_read_when_present(tmp_path):
     """A (fake) Vitis csynth.xml in the project: latency/II/resources come from it."""
-    from firmware.hls import synthesis_report
+    from l1t.firmware.hls import synthesis_report
 
     assert synthesis_report(tmp_path) is None
     (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
@@ -592,7 +592,7 @@ def test_registry():
     try:
         assert isinstance(get_backend("echo-test", chunk_size=5), Backend)
     finally:
-        from firmware import backend as backend_module
+        from l1t.firmware import backend as backend_module
 
         backend_module._REGISTRY.pop("echo-test")
     with pytest.raises(L1TInputError, match="compile"):
@@ -600,7 +600,7 @@ def test_registry():
 
 
 def test_reuse_factor_scan(tmp_path):
-    from firmware.hls import reuse_factor_scan
+    from l1t.firmware.hls import reuse_factor_scan
 
     rows = reuse_factor_scan(_small_model(), "ap_fixed<8,3>", [1, 4], tmp_path)
     assert [r["reuse_factor"] for r in rows] == [1, 4]
@@ -703,7 +703,7 @@ def test_l1t_firmware_check_command(tmp_path, capsys):
     from tensorflow import keras
 
     from l1t.cli import main
-    from models.vae import VAEConfig, build
+    from l1t.models.anomaly.vae import VAEConfig, build
 
     _, encoder = build(VAEConfig(bits=6, seed=2))
     path = tmp_path / "enc.h5"

@@ -14,11 +14,11 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from datasets.errors import L1TInputError  # noqa: E402
-from firmware import ir  # noqa: E402
-from firmware.compare import compare  # noqa: E402
-from firmware.emulator import EmulatorBackend  # noqa: E402
-from models.fixedpoint import FixedType  # noqa: E402
+from l1t.core.errors import L1TInputError  # noqa: E402
+from l1t.firmware import ir  # noqa: E402
+from l1t.firmware.compare import compare  # noqa: E402
+from l1t.firmware.emulator import EmulatorBackend  # noqa: E402
+from l1t.models.fixedpoint import FixedType  # noqa: E402
 from conftest import small_qkeras_model  # noqa: E402
 
 N_EVENTS = 2000
@@ -41,7 +41,7 @@ def inputs(fw):
 
 @pytest.fixture(scope="module")
 def rtl(fw, tmp_path_factory):
-    from firmware.rtl import RTLBackend
+    from l1t.firmware.rtl import RTLBackend
 
     backend = RTLBackend()
     backend.compile(fw, tmp_path_factory.mktemp("rtl"))
@@ -76,7 +76,7 @@ def test_unsupported_mode_is_refused(fw):
     """A type da4ml cannot express (AP_RND_INF) is refused, naming the layer, before a build."""
     import dataclasses
 
-    from firmware.rtl import trace
+    from l1t.firmware.rtl import trace
 
     layers = list(fw.layers)
     k = next(n for n, layer in enumerate(layers) if isinstance(layer, ir.DenseLayer))
@@ -90,7 +90,7 @@ def test_unsupported_mode_is_refused(fw):
 
 
 def test_verilator_wrapper(tmp_path, monkeypatch):
-    from firmware.verilator_wrapper import ensure_verilator
+    from l1t.firmware.verilator_wrapper import ensure_verilator
 
     monkeypatch.setenv("L1T_CACHE", str(tmp_path))
     monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
@@ -111,8 +111,8 @@ def test_stepwise_accumulator_traced_exactly(fw, inputs, accum):
     """Narrow, rounding or saturating accum_t: the emulator's C++-order path, traced the same."""
     import dataclasses
 
-    from firmware.emulator import _DensePlan
-    from firmware.rtl import trace
+    from l1t.firmware.emulator import _DensePlan
+    from l1t.firmware.rtl import trace
 
     ta = FixedType.parse(accum)
     layers = list(fw.layers)
@@ -128,8 +128,8 @@ def test_stepwise_accumulator_traced_exactly(fw, inputs, accum):
 
 
 def test_registry_name():
-    from firmware.backend import available_backends, get_backend
-    from firmware.rtl import RTLBackend
+    from l1t.firmware.backend import available_backends, get_backend
+    from l1t.firmware.rtl import RTLBackend
 
     assert RTLBackend.name == "rtl"
     if "rtl" in available_backends():

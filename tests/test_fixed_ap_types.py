@@ -1,4 +1,4 @@
-"""models.fixedpoint (and the emulator's casts) against the real HLS ap_fixed headers.
+"""l1t.models.fixedpoint (and the emulator's casts) against the real HLS ap_fixed headers.
 
 A C++ harness (firmware/templates/ap_fixed_harness.cpp) is compiled once per test session with
 g++ against the ap_types headers that hls4ml ships, for a fixed table of types: every rounding
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware.aptypes import ApHarness
-from firmware.emulator import cast as emulator_cast
-from models import fixedpoint
-from models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType
+from l1t.firmware.aptypes import ApHarness
+from l1t.firmware.emulator import cast as emulator_cast
+from l1t.models import fixedpoint
+from l1t.models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 
@@ -171,7 +171,7 @@ def test_requantize_matches_ap_fixed(harness, data):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_emulator_cast_matches_ap_fixed(harness, data):
-    """The emulator's fast cast (firmware.emulator.cast) == real ap_fixed assignment."""
+    """The emulator's fast cast (l1t.firmware.emulator.cast) == real ap_fixed assignment."""
     src, dst = data.draw(st.sampled_from(FIXED_PAIRS))
     codes = data.draw(codes_for(TYPES[src]))
     ref = harness.cast(codes, src, dst)

@@ -14,10 +14,10 @@ import uproot
 import yaml
 from conftest import make_events
 
-from datasets import formats, hwunits
-from datasets.errors import L1TInputError
-from datasets.formats import iter_events, read_events, read_metadata, write_events
-from datasets.schema import empty_events
+from l1t.datasets import formats, hwunits
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import iter_events, read_events, read_metadata, write_events
+from l1t.datasets.schema import empty_events
 
 
 def assert_same(a: ak.Array, b: ak.Array) -> None:
@@ -225,7 +225,7 @@ def _truncated(tmp_path: Path, src: Path, keep: float) -> Path:
 @pytest.mark.parametrize("suffix", [".parquet", ".root", ".h5"])
 def test_truncated_files(tmp_path, suffix, keep):
     if suffix == ".h5":
-        from datasets.adc import write_adc_h5
+        from l1t.datasets.adc import write_adc_h5
 
         src = write_adc_h5(make_events(3000, seed=1), tmp_path / "ev.h5")
     else:

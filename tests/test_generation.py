@@ -1,5 +1,4 @@
 """Real Pythia8 events (small N): cross sections, pileup, L1 physics, determinism, resume."""
-import hashlib
 from pathlib import Path
 
 import awkward as ak
@@ -7,11 +6,11 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from datasets.errors import L1TInputError
-from datasets.inputs import read_inputs
-from datasets.production import produce
-from datasets.pythia import generate, prepare_mpi_init
-from datasets.samples import SAMPLES, get_sample
+from l1t.core.errors import L1TInputError
+from l1t.datasets.inputs import read_inputs
+from l1t.datasets.production import produce
+from l1t.datasets.pythia import generate, prepare_mpi_init
+from l1t.datasets.samples import SAMPLES, get_sample
 
 
 @pytest.fixture(scope="session")

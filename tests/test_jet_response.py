@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from datasets.formats import assemble, write_events
-from datasets.schema import COLLECTIONS, GEN_COLLECTIONS
-from validation.jet_response import COLUMNS, jet_response, match_jets, response_table
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import assemble, write_events
+from l1t.datasets.schema import COLLECTIONS, GEN_COLLECTIONS
+from l1t.validation.jet_response import COLUMNS, jet_response, match_jets, response_table
 
 # Per event: generator jets and L1 jets as (pt, eta, phi).
 GEN = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from trigger.l1a import DEFAULT_RULES, L1AConfig, L1AResult, L1AState, distribute
+from l1t.core.errors import L1TInputError
+from l1t.trigger.stream.l1a import DEFAULT_RULES, L1AConfig, L1AResult, L1AState, distribute
 
 N_SIM = 10_000_000
 N_BATCH = 100

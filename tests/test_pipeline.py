@@ -2,14 +2,13 @@
 with hand-derived answers, firmware reports, malformed YAML, chunked streaming."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from trigger.pipeline import (ORBIT_BX, PRESETS, Pipeline, SimState, Stage, check,
+from l1t.core.errors import L1TInputError
+from l1t.trigger.stream.pipeline import (ORBIT_BX, PRESETS, Pipeline, SimState, Stage, check,
                               load_pipeline, parse_pipeline, simulate, stream_report,
                               with_firmware)
 

@@ -1,19 +1,18 @@
 """Rates: hand-counted tiny samples, NanoAOD input, chunking/dask identity, QCD stitching."""
 import json
-from pathlib import Path
 
 import awkward as ak
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from datasets.formats import assemble, write_events
-from datasets.inputs import expand_inputs
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import assemble, write_events
+from l1t.datasets.inputs import expand_inputs
 from l1t.cli import main
-from trigger.job import RateJob, run
-from trigger.menu import parse_menu
-from trigger.rates import LHC_REVOLUTION_KHZ, summarize
-from trigger.report import write_rates
+from l1t.trigger.job import RateJob, run
+from l1t.trigger.menu import parse_menu
+from l1t.trigger.rates import LHC_REVOLUTION_KHZ, summarize
+from l1t.trigger.report import write_rates
 
 SCALE = 2808 * LHC_REVOLUTION_KHZ  # kHz per unit fraction of crossings
 
@@ -151,7 +150,7 @@ def test_signal_input_and_malformed_menu_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def stitch_samples(tmp_path_factory):
-    from datasets.production import produce
+    from l1t.datasets.production import produce
 
     root = tmp_path_factory.mktemp("stitch")
     cache = root / "cache"

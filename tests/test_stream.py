@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from datasets.errors import L1TInputError
-from trigger.crossings import EventPool, MuProfile, Sampler, pack, unpack
-from trigger.filling import (BX_PER_ORBIT, NOMINAL_FILE, load_filling_scheme, nominal_25ns,
+from l1t.core.errors import L1TInputError
+from l1t.trigger.stream.crossings import EventPool, MuProfile, Sampler, pack, unpack
+from l1t.trigger.stream.filling import (BX_PER_ORBIT, NOMINAL_FILE, load_filling_scheme, nominal_25ns,
                              parse_filling_scheme, single_trains)
 
 
@@ -85,7 +85,7 @@ seeds:
 
 @pytest.fixture(scope="module")
 def zero_bias(tmp_path_factory):
-    from datasets.production import produce
+    from l1t.datasets.production import produce
 
     out = tmp_path_factory.mktemp("zb")
     produce("minbias", 400, out / "zb", pileup=30, seed=5, chunk_size=200, pool_size=200,
@@ -95,10 +95,10 @@ def zero_bias(tmp_path_factory):
 
 
 def _stream(zero_bias, pipeline="phase2", **kw):
-    from datasets.inputs import expand_inputs
-    from trigger.menu import load_menu
-    from trigger.pipeline import load_pipeline
-    from trigger.stream import run_stream
+    from l1t.datasets.inputs import expand_inputs
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.stream.pipeline import load_pipeline
+    from l1t.trigger.stream.run import run_stream
 
     menu = load_menu(zero_bias / "menu.yaml")
     pool = EventPool.from_files(menu, expand_inputs([zero_bias / "zb"]))
@@ -109,10 +109,10 @@ def _stream(zero_bias, pipeline="phase2", **kw):
 def test_stream_rates_agree_with_l1t_rates(zero_bias):
     """Same menu, same crossings: the stream's requested rate per seed (before deadtime) is the
     rates job's within the stream's sampling error; accepts = requests − vetoes − losses."""
-    from datasets.inputs import expand_inputs
-    from trigger.job import RateJob, run
-    from trigger.menu import load_menu
-    from trigger.rates import summarize
+    from l1t.datasets.inputs import expand_inputs
+    from l1t.trigger.job import RateJob, run
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.rates import summarize
 
     menu = load_menu(zero_bias / "menu.yaml")
     rates = summarize(run(RateJob(menu), expand_inputs([zero_bias / "zb"])), menu)
@@ -163,7 +163,7 @@ def test_filling_scheme_and_empty_slots(zero_bias):
 def test_too_slow_stage_loses_events_in_the_stream(zero_bias):
     """A global trigger needing 2 BX per event with no time multiplexing drops every other
     event; the stream counts the requests lost there and names the stage."""
-    from trigger.pipeline import parse_pipeline
+    from l1t.trigger.stream.pipeline import parse_pipeline
 
     slow = parse_pipeline("""
 name: slow

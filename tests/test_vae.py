@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("qkeras")
 
-from datasets.errors import L1TInputError  # noqa: E402
-from models.anomaly_eval import roc  # noqa: E402
-from models.anomaly_inputs import N_FEATURES, InputScaling  # noqa: E402
-from models.vae import AnomalyModel, VAEConfig, train  # noqa: E402
+from l1t.core.errors import L1TInputError  # noqa: E402
+from l1t.models.anomaly.evaluation import roc  # noqa: E402
+from l1t.models.anomaly.inputs import N_FEATURES, InputScaling  # noqa: E402
+from l1t.models.anomaly.vae import AnomalyModel, VAEConfig, train  # noqa: E402
 
 TINY = dict(hidden=(16, 8), latent=4, epochs=15, batch_size=64, seed=3)
 BITS = 6
@@ -219,7 +219,7 @@ def test_same_seed_same_weights(data, bits):
 
 
 def test_roc_counts_ties_as_one_half():
-    from models.anomaly_eval import roc
+    from l1t.models.anomaly.evaluation import roc
 
     _, _, auc = roc(np.zeros(100), np.zeros(50))
     assert auc == pytest.approx(0.5)

@@ -18,8 +18,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from datasets.errors import L1TInputError  # noqa: E402
-from trigger.rates import LHC_REVOLUTION_KHZ  # noqa: E402
+from l1t.core.errors import L1TInputError  # noqa: E402
+from l1t.trigger.rates import LHC_REVOLUTION_KHZ  # noqa: E402
 from conftest import small_qkeras_model  # noqa: E402
 
 SCALE = 2808 * LHC_REVOLUTION_KHZ
@@ -28,10 +28,10 @@ N = 300
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from datasets.inputs import expand_inputs, read_inputs
-    from datasets.production import produce
-    from models.anomaly_inputs import event_words
-    from models.vae import VAEConfig, train
+    from l1t.datasets.inputs import expand_inputs, read_inputs
+    from l1t.datasets.production import produce
+    from l1t.models.anomaly.inputs import event_words
+    from l1t.models.anomaly.vae import VAEConfig, train
 
     d = tmp_path_factory.mktemp("validate")
     produce("minbias", N, d / "zb", pileup=5, seed=4, chunk_size=150, pool_size=100,
@@ -46,8 +46,8 @@ def setup(tmp_path_factory):
 
 def _scores(model_dir, words, workdir):
     """Keras scores and firmware scores from a fresh (uncached) deployment."""
-    from firmware.deployed import DeployedAnomalyModel
-    from models.vae import AnomalyModel
+    from l1t.firmware.deployed import DeployedAnomalyModel
+    from l1t.models.anomaly.vae import AnomalyModel
 
     return (AnomalyModel.load(model_dir).scores(words),
             DeployedAnomalyModel(model_dir, workdir=workdir).scores(words))
@@ -55,7 +55,7 @@ def _scores(model_dir, words, workdir):
 
 def _menu(setup, model_dir, out, extra: str = "") -> str:
     """The lecture menu + two axo working points (on firmware scores) + ``extra`` seed text."""
-    from trigger.anomaly import working_points, write_menu, zero_bias_scores
+    from l1t.trigger.anomaly import working_points, write_menu, zero_bias_scores
 
     scores = zero_bias_scores(model_dir, setup["files"])
     wps = working_points(scores, [30 / N * SCALE, 10 / N * SCALE])
@@ -66,7 +66,7 @@ def _menu(setup, model_dir, out, extra: str = "") -> str:
 
 
 def test_deployed_qat_scores_are_keras_scores_bit_for_bit(setup, tmp_path):
-    from firmware.deployed import DeployedAnomalyModel
+    from l1t.firmware.deployed import DeployedAnomalyModel
 
     words = setup["words"]
     sw, fw = _scores(setup["qat"], words, tmp_path / "q")
@@ -84,10 +84,10 @@ def test_validate_counts_flips_of_a_float_model_exactly(setup, tmp_path):
     """Float VAE (hls4ml default precision): per seed, software-only and firmware-only
     crossings equal an independent count from the Keras and firmware score arrays; the menu
     total in firmware is the total of `l1t rates` (which decides on firmware scores)."""
-    from trigger.job import RateJob, run
-    from trigger.menu import load_menu
-    from trigger.rates import summarize
-    from validation.validate import validate
+    from l1t.trigger.job import RateJob, run
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.rates import summarize
+    from l1t.validation.validate import validate
 
     words = setup["words"]
     sw, fw = _scores(setup["float"], words, tmp_path / "dep")
@@ -173,8 +173,8 @@ def test_validate_qat_model_has_no_flips(setup, tmp_path, capsys):
 def test_validate_with_rtl_writes_the_firmware_report(setup, tmp_path):
     """The default backends (with RTL, ~1 min to build the VAE): every pair bit-exact and
     DIR/<model>/firmware.json readable by the pipeline."""
-    from firmware.report import read_report
-    from validation.validate import validate
+    from l1t.firmware.report import read_report
+    from l1t.validation.validate import validate
 
     menu_path = _menu(setup, setup["qat"], tmp_path / "menu.yaml")
     s = validate(menu_path, [setup["zb"]], tmp_path / "out", events=1000)
@@ -193,8 +193,8 @@ def test_validate_with_rtl_writes_the_firmware_report(setup, tmp_path):
 
 def test_validate_bad_input(setup, tmp_path, capsys):
     from l1t.cli import main
-    from trigger.menu import DEFAULT_MENU
-    from validation.validate import validate
+    from l1t.trigger.menu import DEFAULT_MENU
+    from l1t.validation.validate import validate
 
     zb = str(setup["zb"])
     with pytest.raises(L1TInputError, match="deployable model") as err:
@@ -230,7 +230,7 @@ def test_validate_bad_input(setup, tmp_path, capsys):
 
 
 def test_firmware_check_writes_the_report_and_it_round_trips(tmp_path, capsys):
-    from firmware.report import read_report, write_report
+    from l1t.firmware.report import read_report, write_report
     from l1t.cli import main
 
     path = tmp_path / "small.h5"
@@ -256,9 +256,9 @@ def test_firmware_check_writes_the_report_and_it_round_trips(tmp_path, capsys):
 
 
 def test_report_of_needs_a_latency():
-    from firmware import ir
-    from firmware.backend import get_backend
-    from firmware.report import report_of
+    from l1t.firmware import ir
+    from l1t.firmware.backend import get_backend
+    from l1t.firmware.report import report_of
 
     emu = get_backend("emulator")
     emu.compile(ir.from_keras(small_qkeras_model("small"), "ap_fixed<10,8>"))
@@ -277,7 +277,7 @@ GOOD = {"format": "l1t-firmware-report", "model": "m", "backend": "rtl", "latenc
     ("latency_cycles", True), ("clock_ns", 0), ("clock_ns", "5"), ("clock_ns", float("nan")),
     ("initiation_interval", 0), ("initiation_interval", 1.5)])
 def test_read_report_names_the_bad_field(tmp_path, field, value):
-    from firmware.report import read_report
+    from l1t.firmware.report import read_report
 
     data = {k: v for k, v in GOOD.items() if not (k == field and value is None)}
     if value is not None:
@@ -290,7 +290,7 @@ def test_read_report_names_the_bad_field(tmp_path, field, value):
 
 
 def test_read_report_file_errors(tmp_path):
-    from firmware.report import read_report, write_report
+    from l1t.firmware.report import read_report, write_report
 
     with pytest.raises(L1TInputError, match="no such firmware report"):
         read_report(tmp_path / "none.json")

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write, iter_events, read_metadata
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import iter_events, read_metadata
+from l1t.core.files import atomic_write
 
 from .evaluate import Evaluator, anomaly_scores
 from .inputs import from_events
@@ -122,7 +123,7 @@ def pure_efficiencies(menu: Menu, wps: list[dict], signal_paths: dict[str, list[
 def tune(model_dir: str | Path, paths: list[Path], targets_khz, score: str = "axo",
          bunches: int = DEFAULT_BUNCHES, stitch_pthat: float | None = 30.0) -> list[dict]:
     """Working points from files, with the rates job's estimate: zero-bias crossings stitched
-    with weighted QCD ones when given (``trigger.rates``), so a threshold means the same rate
+    with weighted QCD ones when given (``l1t.trigger.rates``), so a threshold means the same rate
     here and in ``l1t rates``. A one-seed menu ``score ≥ ref`` is scanned; ``ref`` is a third of
     the largest score seen, so the scan (up to 4 × ref in 2000 steps) covers every crossing.
     """

@@ -2,7 +2,7 @@
 
 Each seed gets a generator *reference*, chosen from its first leg's object (or, for a seed without
 legs, its first energy sum; ``and``/``or`` children are searched depth first, like
-:meth:`trigger.menu.Condition.thresholds`):
+:meth:`l1t.trigger.menu.Condition.thresholds`):
 
 ============== =============================================================================
 first leg/sum  reference (GeV)
@@ -25,7 +25,7 @@ of e.g. ``L1_DoubleMu15_7`` is measured against the leading generator muon (and 
 includes the probability of finding the second muon). Events without the reference object are
 left out; the sums exist in every event (zero when nothing contributes). GenPart holds the stable
 hard-interaction particles with pT > 1 GeV, GenJet anti-kt 0.4 jets with pT ≥ 10 GeV (see
-:mod:`datasets.schema`), so pileup does not enter the references.
+:mod:`l1t.datasets.schema`), so pileup does not enter the references.
 
 Efficiencies are of the seed's condition, before its prescale.
 """
@@ -40,8 +40,8 @@ import awkward as ak
 import numpy as np
 from scipy import optimize, special, stats
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
 
 from .evaluate import Evaluator
 from .inputs import from_events

@@ -80,9 +80,9 @@ def _collect_anomaly(cond: Condition, out: set) -> None:
 
 def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
     """Firmware-exact scores of a saved anomaly model on schema events: the encoder runs on the
-    bit-exact emulator backend (:mod:`firmware.deployed`; converted once per process)."""
-    from firmware.deployed import deployed_anomaly_model
-    from models.anomaly_inputs import event_words
+    bit-exact emulator backend (:mod:`l1t.firmware.deployed`; converted once per process)."""
+    from l1t.firmware.deployed import deployed_anomaly_model
+    from l1t.models.anomaly.inputs import event_words
 
     return deployed_anomaly_model(model_dir).scores(event_words(events))
 

@@ -10,7 +10,7 @@ from functools import cached_property
 import awkward as ak
 import numpy as np
 
-from datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
+from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
 
 from .kernels import first_of_type, is_descending
 
@@ -59,7 +59,7 @@ class TriggerInputs:
 
 
 def from_events(events: ak.Array, electron_id: bool = True) -> TriggerInputs:
-    """Build trigger inputs from schema events (``datasets.schema``); no copy where the layout
+    """Build trigger inputs from schema events (``l1t.datasets.schema``); no copy where the layout
     allows it."""
     n = len(events)
     objects = {name: _objects(events[name]) for name in GT_INPUTS}

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import iter_events, read_metadata
-from datasets.samples import SAMPLES
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import iter_events, read_metadata
+from l1t.datasets.samples import SAMPLES
 
 from . import prescale
 from .evaluate import Evaluator

@@ -17,7 +17,7 @@ Grammar of a seed (every part optional; the parts present must all hold, i.e. AN
       or: [condition, ...]
       not: condition
 
-A malformed menu raises :class:`~datasets.errors.L1TInputError` naming the file, the line and
+A malformed menu raises :class:`~l1t.core.errors.L1TInputError` naming the file, the line and
 the field.
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from datasets.errors import L1TInputError
-from datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
-from trigger.yamlio import _Loader, _Map  # noqa: F401 (_Map: the mapping type it builds)
+from l1t.core.errors import L1TInputError
+from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
+from l1t.core.yamlio import _Loader, _Map  # noqa: F401 (_Map: the mapping type it builds)
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
 
@@ -79,7 +79,7 @@ class SumCut:
 
 @dataclass(frozen=True)
 class AnomalyCut:
-    """A cut on the score of a saved anomaly model (``models.vae.AnomalyModel``)."""
+    """A cut on the score of a saved anomaly model (``l1t.models.anomaly.vae.AnomalyModel``)."""
 
     model: str          # model directory (absolute)
     score: str

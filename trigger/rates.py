@@ -232,7 +232,7 @@ def _cumulate_scans(tally: Tally) -> None:
 def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
               targets_khz: tuple[float, ...] = ()) -> dict:
     """All numbers of a rates job (kHz): per seed, total, overlaps, scans, target thresholds,
-    rate vs pileup. ``groups`` from :func:`trigger.job.run`."""
+    rate vs pileup. ``groups`` from :func:`l1t.trigger.job.run`."""
     scale = bunches * LHC_REVOLUTION_KHZ
     _, steps = scan_axes(menu)
     for g in groups:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.formats import atomic_write
+from l1t.core.files import atomic_write
 
 
 def rate_table_text(summary: dict) -> str:

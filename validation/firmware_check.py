@@ -6,7 +6,7 @@ directory (its encoder). Inputs are drawn on the input grid: half uniformly over
 implementations: ``events``, ``mismatched_events``, ``max_abs_diff_lsb`` (in the LSB of each
 output's type), written to ``DIR/check.json`` with each backend's report (latency, II, resources
 or why they are missing). When a compiled backend knows the hardware figures (``rtl``; hls4ml
-after a synthesis run), the firmware report (:mod:`firmware.report`: latency, II, clock,
+after a synthesis run), the firmware report (:mod:`l1t.firmware.report`: latency, II, clock,
 resources) is written to ``DIR/firmware.json``, the file the trigger pipeline reads.
 """
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
-from firmware import ir
-from firmware.backend import get_backend
-from firmware.compare import compare
-from firmware.report import report_of, write_report
-from models.fixedpoint import FixedType
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
+from l1t.firmware import ir
+from l1t.firmware.backend import get_backend
+from l1t.firmware.compare import compare
+from l1t.firmware.report import report_of, write_report
+from l1t.models.fixedpoint import FixedType
 
 
 def load_model(path: str | Path):
@@ -32,7 +32,7 @@ def load_model(path: str | Path):
     ``(model, default_input_type or None)``."""
     p = Path(path)
     if p.is_dir():
-        from models.vae import AnomalyModel
+        from l1t.models.anomaly.vae import AnomalyModel
 
         m = AnomalyModel.load(p)
         return m.encoder, m.scaling.input_type

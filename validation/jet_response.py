@@ -25,9 +25,9 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write
-from datasets.inputs import expand_inputs, iter_inputs, read_inputs
+from l1t.core.errors import L1TInputError
+from l1t.core.files import atomic_write
+from l1t.datasets.inputs import expand_inputs, iter_inputs, read_inputs
 
 #: Generator-pT bin edges, GeV.
 PT_BINS: tuple[float, ...] = (30, 40, 60, 80, 100, 150, 200, 300, 500, 1000)

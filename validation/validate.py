@@ -3,9 +3,9 @@ working thresholds.
 
 For each model a menu cuts on (today: the VAE anomaly encoders of ``anomaly:`` cuts):
 
-1. the firmware check (:func:`validation.firmware_check.firmware_check`: Keras vs emulator vs
+1. the firmware check (:func:`l1t.validation.firmware_check.firmware_check`: Keras vs emulator vs
    hls4ml C-sim vs RTL on grid inputs) into ``DIR/<model>/check.json``, and the firmware report
-   (latency, II, clock, resources; :mod:`firmware.report`) into ``DIR/<model>/firmware.json``
+   (latency, II, clock, resources; :mod:`l1t.firmware.report`) into ``DIR/<model>/firmware.json``
    when a backend gives the figures (RTL does);
 2. on the real zero-bias crossings, streamed chunk by chunk: the software outputs (Keras) and the
    firmware outputs (bit-exact emulator), and per seed that cuts on the model the crossings that
@@ -24,7 +24,7 @@ Rates (kHz), from N zero-bias crossings with ``scale = n_bunches × 11.2456 kHz`
 
 A new kind of deployable model (muon-pT regressor, LAr RNN) is one :class:`DeployableKind` in
 :data:`KINDS`: which cuts of a menu read it, how to load it (software and firmware outputs of the
-same crossings), and where its outputs go in :class:`~trigger.inputs.TriggerInputs`.
+same crossings), and where its outputs go in :class:`~l1t.trigger.inputs.TriggerInputs`.
 """
 from __future__ import annotations
 
@@ -37,17 +37,18 @@ from typing import Protocol
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import atomic_write, iter_events, read_metadata, write_json
-from datasets.inputs import expand_inputs
-from firmware.compare import compare
-from models.fixedpoint import FixedType
-from trigger import prescale
-from trigger.evaluate import Evaluator
-from trigger.inputs import TriggerInputs, from_events
-from trigger.job import input_kind
-from trigger.menu import Condition, Menu, load_menu
-from trigger.rates import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import iter_events, read_metadata
+from l1t.core.files import atomic_write, write_json
+from l1t.datasets.inputs import expand_inputs
+from l1t.firmware.compare import compare
+from l1t.models.fixedpoint import FixedType
+from l1t.trigger import prescale
+from l1t.trigger.evaluate import Evaluator
+from l1t.trigger.inputs import TriggerInputs, from_events
+from l1t.trigger.job import input_kind
+from l1t.trigger.menu import Condition, Menu, load_menu
+from l1t.trigger.rates import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
 from .firmware_check import firmware_check
 
@@ -105,15 +106,15 @@ class _AnomalyDeployed:
     output_names = ["mu", "logvar"]
 
     def __init__(self, model_dir: str) -> None:
-        from firmware.deployed import deployed_anomaly_model
+        from l1t.firmware.deployed import deployed_anomaly_model
 
         self.model = deployed_anomaly_model(model_dir)
         self.output_names = list(self.model.fw.outputs)
         self.output_types = list(self.model.fw.output_types)
 
     def outputs(self, events) -> Outputs:
-        from models.anomaly_inputs import event_words
-        from models.vae import scores_from_latent
+        from l1t.models.anomaly.inputs import event_words
+        from l1t.models.anomaly.vae import scores_from_latent
 
         words = event_words(events)
         sw = list(self.model.software_latent(words))

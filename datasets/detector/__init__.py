@@ -3,7 +3,7 @@
 Pipeline per chunk of bunch crossings (one module per subsystem; parameters in :mod:`.config`):
 
     particles ──digitize──► deposits, tracks, muon candidates  (per interaction, deterministic)
-    crossing = hard interaction + pileup interactions (gathered, see datasets.pileup)
+    crossing = hard interaction + pileup interactions (gathered, see l1t.datasets.pileup)
     deposits ──calo──► tower ET words (N, 93, 72) ──egamma / tau / jets / sums──► L1EG, L1Tau, L1Jet, L1EtSum
     muon candidates ──muons──► L1Mu
 
@@ -35,7 +35,7 @@ def towers(digi: Digitized, members: np.ndarray, counts: np.ndarray, rng: np.ran
 def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
              rng: np.random.Generator, cfg: DetectorConfig = DEFAULT) -> dict[str, ak.Array]:
     """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}``, each a
-    ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`datasets.schema`).
+    ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`l1t.datasets.schema`).
     """
     n = len(counts)
     em_hw, had_hw = towers(digi, members, counts, rng, cfg)

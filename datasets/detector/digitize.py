@@ -36,7 +36,7 @@ _DECAYERS = np.array([
 
 @dataclass
 class Digitized:
-    """Detector view of a list of interactions: three :class:`~datasets.ragged.Ragged` tables."""
+    """Detector view of a list of interactions: three :class:`~l1t.datasets.ragged.Ragged` tables."""
 
     deposits: Ragged
     tracks: Ragged

@@ -3,7 +3,7 @@
 :class:`EventPool` holds, for every zero-bias crossing of the input samples, its number of pp
 interactions and the menu's unprescaled decisions, packed as bits (``(P, n_words)`` uint64, bit
 ``j % 64`` of word ``j // 64`` for seed ``j``) — the anomaly seeds' scores come from the
-firmware-exact emulator (:mod:`firmware.deployed`), so a stream decision is a firmware decision.
+firmware-exact emulator (:mod:`l1t.firmware.deployed`), so a stream decision is a firmware decision.
 The pool is evaluated once; the stream then only draws indices.
 
 :class:`MuProfile` gives the mean pileup ⟨μ⟩ over the fill (constant, or piecewise linear in
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.formats import iter_events, read_metadata
+from l1t.core.errors import L1TInputError
+from l1t.datasets.formats import iter_events, read_metadata
 
-from .evaluate import Evaluator
-from .inputs import from_events
-from .menu import Menu
+from ..evaluate import Evaluator
+from ..inputs import from_events
+from ..menu import Menu
 
 
 @dataclass(frozen=True)

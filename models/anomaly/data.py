@@ -14,10 +14,10 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from datasets.errors import L1TInputError
-from datasets.inputs import read_inputs
+from l1t.core.errors import L1TInputError
+from l1t.datasets.inputs import read_inputs
 
-from .anomaly_inputs import event_words
+from .inputs import event_words
 
 BACKGROUND_MIX = {"w_lnu": 0.592, "qcd_pt15": 0.338, "z_ll": 0.067, "ttbar": 0.003}
 SIGNALS = ("a50_4l", "lq80_btau", "h60_tautau", "hpm60_taunu")

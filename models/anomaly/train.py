@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anomaly_data
-from .anomaly_eval import evaluate
+from . import data as anomaly_data
+from .evaluation import evaluate
 from .vae import AnomalyModel, VAEConfig, train
 
 #: Events per sample of the default (small) training data at μ = 200.
@@ -18,7 +18,7 @@ DEFAULT_DATA = {"w_lnu": 5000, "qcd_pt15": 5500, "z_ll": 700, "ttbar": 100,
 def make_default_data(data_dir: str | Path, pileup: float = 200.0, seed: int = 11,
                       sizes: dict[str, int] | None = None, progress: bool = False) -> Path:
     """Generate (or resume) the productions the VAE trains and is evaluated on."""
-    from datasets.production import produce
+    from l1t.datasets.production import produce
 
     data = Path(data_dir)
     for sample, n in (sizes or DEFAULT_DATA).items():
@@ -74,8 +74,8 @@ def scan_vae(data_dir: str | Path, out_dir: str | Path, base: VAEConfig,
     encoder vs weight bit width (QAT) and vs encoder sparsity (float); CSV + PNG into ``out_dir``."""
     from dataclasses import replace
 
-    from .anomaly_eval import efficiency_at_fpr
-    from .scan import scan_bits, scan_sparsity, write_scan
+    from .evaluation import efficiency_at_fpr
+    from ..scan import scan_bits, scan_sparsity, write_scan
 
     words, _, _ = anomaly_data.background(data_dir, n_events, seed=base.seed)
     half = len(words) // 2

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.formats import atomic_write, write_json
+from l1t.core.files import atomic_write, write_json
 
 from .filling import BX_PER_ORBIT
-from .report import _png
-from .stream import StreamResult, Timeline, run_stream
+from ..report import _png
+from .run import StreamResult, Timeline, run_stream
 
 
 def stream_job(menu_path, inputs: list, out_dir: str | Path, *, pipeline_path=None,
@@ -20,11 +20,11 @@ def stream_job(menu_path, inputs: list, out_dir: str | Path, *, pipeline_path=No
     """Load the menu, the pipeline (a file or a preset name; Phase-2 by default), the filling
     scheme (nominal by default) and the zero-bias inputs; plug firmware reports into model
     stages (``{stage: report.json}``); stream; write the outputs. Returns (summary, paths)."""
-    from datasets.inputs import expand_inputs
+    from l1t.datasets.inputs import expand_inputs
 
     from .crossings import EventPool, MuProfile
     from .filling import load_filling_scheme
-    from .menu import load_menu
+    from ..menu import load_menu
     from .pipeline import load_pipeline, with_firmware
 
     menu = load_menu(menu_path)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
-from .rates import LHC_REVOLUTION_KHZ
+from ..rates import LHC_REVOLUTION_KHZ
 
 BX_PER_ORBIT = 3564
 BX_NS = 1.0e6 / (LHC_REVOLUTION_KHZ * BX_PER_ORBIT)   #: 24.95 ns between bunch slots

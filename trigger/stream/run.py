@@ -1,16 +1,16 @@
 """The 40 MHz bunch-crossing stream through a fixed-latency trigger pipeline.
 
-Every bunch slot of every orbit (3564 per orbit at 11.2456 kHz, :mod:`trigger.filling`) is one
+Every bunch slot of every orbit (3564 per orbit at 11.2456 kHz, :mod:`l1t.trigger.stream.filling`) is one
 step. A colliding slot draws its pileup n ~ Poisson(⟨μ(t)⟩) and a zero-bias crossing with n
-interactions from the pool (:mod:`trigger.crossings`), with the menu's decisions (anomaly scores
+interactions from the pool (:mod:`l1t.trigger.stream.crossings`), with the menu's decisions (anomaly scores
 firmware-exact); an empty slot carries no collision and fires nothing. Then, BX by BX:
 
 1. **prescales** — per-seed counters over the stream, as in the global trigger
-   (:mod:`trigger.prescale`); the OR of the prescaled seeds is the GT's accept *request*;
+   (:mod:`l1t.trigger.prescale`); the OR of the prescaled seeds is the GT's accept *request*;
 2. **pipeline** — the cycle-level timing of the subsystems and the global trigger
-   (:mod:`trigger.pipeline`): an event that a too-slow stage drops never reaches the GT (its
+   (:mod:`l1t.trigger.stream.pipeline`): an event that a too-slow stage drops never reaches the GT (its
    request is lost there); the latency of every path is measured against the budget;
-3. **L1A distribution** — trigger rules and the readout derandomizer (:mod:`trigger.l1a`):
+3. **L1A distribution** — trigger rules and the readout derandomizer (:mod:`l1t.trigger.stream.l1a`):
    accepts, vetoes, deadtime.
 
 Rates are counts per simulated time: ``rate[kHz] = count × 11.2456 / orbits``. With a constant
@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
-from . import prescale
+from .. import prescale
 from .crossings import EventPool, MuProfile, Sampler
 from .filling import BX_PER_ORBIT, FillingScheme, nominal_25ns
 from .l1a import L1AConfig, L1AResult, L1AState, distribute
-from .menu import Menu
-from .rates import LHC_REVOLUTION_KHZ
+from ..menu import Menu
+from ..rates import LHC_REVOLUTION_KHZ
 
 DEFAULT_CHUNK_ORBITS = 256       #: 912,384 BX per step (about 30 MB of working arrays)
 DEFAULT_TIMELINE_ORBITS = 3
@@ -148,7 +148,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     """Stream ``seconds`` of beam (or a number of ``orbits``) through ``pipeline``.
 
     ``pool``: the zero-bias crossings with ``menu``'s decisions (:meth:`EventPool.from_files`);
-    ``pipeline``: a :class:`trigger.pipeline.Pipeline` (stages, paths, budget, L1A settings);
+    ``pipeline``: a :class:`l1t.trigger.stream.pipeline.Pipeline` (stages, paths, budget, L1A settings);
     ``scheme``: the filling scheme (nominal 2808 bunches by default); ``mu``: ⟨μ⟩ over the fill
     (default: constant at the pool's ⟨μ⟩); ``seed``: the random seed of the crossing draws
     (same seed, same result); ``chunk_orbits``: orbits per step (bounds memory);

@@ -1,6 +1,6 @@
 """Anomaly-model inputs as the firmware sees them: integer words and an integer scaling.
 
-The 57 ADC2021 features (MET + 4 e + 4 μ + 10 jets, each pT, η, φ; ``datasets.adc``) become
+The 57 ADC2021 features (MET + 4 e + 4 μ + 10 jets, each pT, η, φ; ``l1t.datasets.adc``) become
 integer words with fixed LSBs — pT 0.5 GeV (the L1 pT word), η 0.0435 (half a tower),
 φ 2π/144 — and are scaled the way an FPGA can, per feature::
 
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import awkward as ak
 import numpy as np
 
-from datasets.adc import to_adc_features
+from l1t.datasets.adc import to_adc_features
 
 N_FEATURES = 57
 PT_LSB, ETA_LSB, PHI_LSB = 0.5, 0.0435, 2 * np.pi / 144
@@ -35,7 +35,7 @@ def words(features: np.ndarray) -> np.ndarray:
 
 
 def event_words(events: ak.Array) -> np.ndarray:
-    """Integer words of schema events (``datasets.schema``), ``(N, 57)``."""
+    """Integer words of schema events (``l1t.datasets.schema``), ``(N, 57)``."""
     return words(to_adc_features(events))
 
 

@@ -17,18 +17,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from datasets.inputs import expand_inputs, read_inputs
-from datasets.production import produce
-from datasets.summary import format_summary, object_summary
-from models.anomaly_train import efficiency_table, make_default_data, train_vae
-from models.vae import VAEConfig
-from trigger.anomaly import tune, write_menu
-from trigger.job import RateJob, run
-from trigger.menu import load_menu
-from trigger.rates import summarize
-from validation.firmware_check import firmware_check
-from trigger.report import rate_table_text, write_rates
-from trigger.stream_report import latency_table_text, stream_job, stream_table_text
+from l1t.datasets.inputs import expand_inputs, read_inputs
+from l1t.datasets.production import produce
+from l1t.datasets.summary import format_summary, object_summary
+from l1t.models.anomaly.train import efficiency_table, make_default_data, train_vae
+from l1t.models.anomaly.vae import VAEConfig
+from l1t.trigger.anomaly import tune, write_menu
+from l1t.trigger.job import RateJob, run
+from l1t.trigger.menu import load_menu
+from l1t.trigger.rates import summarize
+from l1t.validation.firmware_check import firmware_check
+from l1t.trigger.report import rate_table_text, write_rates
+from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
 #: pT-hat above which the weighted QCD sample replaces zero-bias crossings at μ = 200, where
 #: P(≥ 1 interaction above it) is a few per cent (30 GeV would give 36%).

@@ -30,7 +30,7 @@ parses them. A firmware report (``firmware/report.py``) is one JSON object
 ``{"model", "backend", "latency_cycles": int, "clock_ns": float, "initiation_interval": int,
 "resources"}``: the stage takes ``clock_mhz = 1000 / clock_ns``, ``latency_cycles`` and
 ``ii = initiation_interval`` from it (:func:`with_firmware` plugs one into a loaded pipeline).
-Anything malformed raises :class:`~datasets.errors.L1TInputError` naming the file, the line and
+Anything malformed raises :class:`~l1t.core.errors.L1TInputError` naming the file, the line and
 the field (``stages.calo_l2.ii``).
 
 Timing model (cycle level; times are exact integers in ticks of ``1/D`` ps, ``D`` the least
@@ -71,8 +71,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from datasets.errors import L1TInputError
-from trigger.yamlio import line_of, parse_yaml
+from l1t.core.errors import L1TInputError
+from l1t.core.yamlio import line_of, parse_yaml
 
 PIPELINES = Path(__file__).with_name("pipelines")
 PRESETS = {"phase2": PIPELINES / "phase2.yaml", "run3": PIPELINES / "run3.yaml"}

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
-from .anomaly_inputs import N_FEATURES, InputScaling
+from .inputs import N_FEATURES, InputScaling
 
 MODEL_FORMAT = "l1t-vae-anomaly"
 MODEL_VERSION = 2
@@ -144,7 +144,7 @@ class AnomalyModel:
         return mu, lv
 
     def scores(self, words: np.ndarray) -> dict[str, np.ndarray]:
-        """Anomaly scores of integer words ``(N, 57)`` (see :mod:`models.anomaly_inputs`)."""
+        """Anomaly scores of integer words ``(N, 57)`` (see :mod:`l1t.models.anomaly.inputs`)."""
         return scores_from_latent(*self.latent(words))
 
     @property
@@ -160,7 +160,7 @@ class AnomalyModel:
 
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         """Write ``encoder.h5`` and ``model.json`` into ``out_dir`` (each atomically)."""
-        from datasets.formats import atomic_write
+        from l1t.core.files import atomic_write
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -264,8 +264,8 @@ def _fit(vae, x, xv, cfg: VAEConfig, verbose: int, callbacks=()) -> dict:
 
 def _prune_encoder(vae, encoder, x, xv, cfg: VAEConfig, verbose: int) -> dict:
     """Magnitude pruning of the encoder kernels to ``cfg.sparsity`` (one-shot, per layer), the
-    masks kept while the VAE is fine-tuned (:class:`models.pruning.MaskCallback`)."""
-    from .pruning import MaskCallback, overall_sparsity
+    masks kept while the VAE is fine-tuned (:class:`l1t.models.pruning.MaskCallback`)."""
+    from ..pruning import MaskCallback, overall_sparsity
 
     masks = {}
     for layer in encoder.layers:

@@ -2,13 +2,13 @@
 
 Shared by the menu (``trigger/menu.py``) and the pipeline (``trigger/pipeline.py``) readers:
 mappings come back as :class:`_Map` (a ``dict`` with ``.line`` and ``.lines[key]``), duplicate
-keys are refused, and bad YAML becomes :class:`~datasets.errors.L1TInputError` with its line.
+keys are refused, and bad YAML becomes :class:`~l1t.core.errors.L1TInputError` with its line.
 """
 from __future__ import annotations
 
 import yaml
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 
 class _Map(dict):

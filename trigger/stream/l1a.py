@@ -42,7 +42,7 @@ from typing import Iterable, Mapping
 import numba
 import numpy as np
 
-from datasets.errors import L1TInputError
+from l1t.core.errors import L1TInputError
 
 BX_NS = 25.0
 #: CMS-like default (as given in the l1t issue): ≤1 L1A in 3 BX, ≤2 in 25, ≤3 in 100, ≤4 in 240.
@@ -72,7 +72,7 @@ class L1AConfig:
     ``rules``: ``((n, w), ...)``, at most ``n`` accepts in any ``w`` consecutive BX (``1 <= n <=
     w``); empty for none. ``depth``: FIFO capacity in events (>= 1). ``readout_bx``: readout time
     of one event in BX (integer >= 1; from ns with :meth:`from_dict`, rounded up).
-    Bad values raise :class:`~datasets.errors.L1TInputError` naming ``source`` and the field.
+    Bad values raise :class:`~l1t.core.errors.L1TInputError` naming ``source`` and the field.
     """
 
     rules: tuple[tuple[int, int], ...] = DEFAULT_RULES

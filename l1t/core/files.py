@@ -1,0 +1,132 @@
+"""Files written whole or not at all, and JSON with numpy values.
+
+Every output of l1t goes through :func:`atomic_write`: a temporary file next to the target,
+renamed when complete, so an error never leaves a partial file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l1t.core.errors import L1TInputError
+
+PathLike = str | os.PathLike
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary ``.<name>.*.tmp`` next to ``path``, then rename it.
+
+    On any exception the temporary is removed and the exception re-raised: ``path`` is either
+    untouched or the complete new file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(x):
+    """numpy scalars and arrays as plain numbers and lists; anything else as its ``str``."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def write_json(path: PathLike, data) -> Path:
+    """Write ``data`` as indented JSON, atomically (:func:`atomic_write`); numpy values become
+    plain numbers and lists, other unknown objects their ``str``."""
+    text = json.dumps(data, indent=1, default=_json_default)
+    return atomic_write(path, lambda p: Path(p).write_text(text))
+
+
+@dataclass(frozen=True)
+class JsonContract:
+    """A JSON file that passes between packages: one object tagged with ``format`` (what it is)
+    and ``format_version`` (an integer raised whenever a reader of the old layout would
+    misread the new one).
+
+    Each contract has one writer and one reader, both in the package that owns the file; they
+    go through :meth:`write` and :meth:`read`, so every such file is written atomically with
+    the same JSON rules and every reader refuses another format or version with one
+    :class:`~l1t.core.errors.L1TInputError` naming the file and field.
+    """
+
+    format: str
+    version: int
+
+    def tag(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` with this contract's ``format`` and ``format_version`` first."""
+        body = {k: v for k, v in data.items() if k not in ("format", "format_version")}
+        return {"format": self.format, "format_version": self.version, **body}
+
+    def write(self, path: PathLike, data: Mapping[str, Any]) -> Path:
+        """Write ``data`` tagged with the format and version (:func:`write_json`)."""
+        return write_json(path, self.tag(data))
+
+    def read(self, path: PathLike) -> dict[str, Any]:
+        """Read and check the tag; the object comes back with the tag included."""
+        return self.check(read_json(path, what=self.format), path)
+
+    def check(self, data: Any, source: object) -> dict[str, Any]:
+        """Check an already loaded object's tag (``source`` names it in errors)."""
+        if not isinstance(data, dict):
+            raise L1TInputError(source, f"a {self.format} file is one JSON object")
+        if data.get("format") != self.format:
+            raise L1TInputError(source, f"format is {data.get('format')!r}, expected "
+                                f"{self.format!r}", "format")
+        version = data.get("format_version")
+        if version != self.version:
+            raise L1TInputError(source, f"format_version {version!r} is not the version this "
+                                f"l1t reads ({self.version}); write the file again with this "
+                                "l1t", "format_version")
+        return data
+
+
+def read_json(path: PathLike, what: str = "JSON file") -> Any:
+    """Load a JSON file; a missing, unreadable or malformed file is an
+    :class:`~l1t.core.errors.L1TInputError` naming it (and the line of a syntax error).
+    NaN and ±Infinity, which :func:`json.loads` would accept, are refused."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise L1TInputError(path, f"no such {what}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise L1TInputError(path, f"cannot read {what} ({err})") from None
+
+    def refuse(name: str):
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError as err:
+        raise L1TInputError(path, f"line {err.lineno}: bad JSON ({err.msg})") from None
+    except ValueError as err:
+        raise L1TInputError(path, str(err)) from None
