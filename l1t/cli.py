@@ -5,7 +5,10 @@ Bad input (``L1TInputError``) gives one line on stderr and exit status 2, with n
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from l1t.core.errors import L1TInputError
@@ -449,8 +452,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_frameworks() -> None:
+    """Keep TensorFlow, Keras, QKeras and hls4ml chatter out of the command's output: their
+    C++ start-up log (cuDNN/cuFFT registration, no CUDA driver), Python-side warnings (legacy
+    HDF5 saving, QKeras quantizers in ``keras.constraints.serialize``) and the ``tensorflow``
+    logger below ERROR. ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for module in ("keras", "qkeras", "hls4ml", "tensorflow", "tensorflow_model_optimization"):
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_frameworks()
     try:
         return args.func(args)
     except L1TInputError as err:

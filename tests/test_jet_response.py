@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import assemble, write_events
@@ -114,7 +115,10 @@ def test_response_table_statistics():
     q16, q84 = np.quantile(rr, [0.16, 0.84])
     assert (r["n_gen"], r["n_matched"]) == (n, 3000)
     assert r["efficiency"] == pytest.approx(0.75)
-    assert r["efficiency_err"] == pytest.approx(math.sqrt(0.75 * 0.25 / n))
+    # 68% Clopper–Pearson, as the turn-ons: close to the binomial √(ε(1-ε)/n) at n = 4000
+    lo, hi = stats.beta.ppf([0.15865, 0.84135], [3000, 3001], [n - 3000 + 1, n - 3000])
+    assert (r["efficiency_err_lo"], r["efficiency_err_hi"]) == pytest.approx((0.75 - lo, hi - 0.75))
+    assert r["efficiency_err_lo"] == pytest.approx(math.sqrt(0.75 * 0.25 / n), rel=0.05)
     assert r["mean_response"] == pytest.approx(rr.mean())
     assert r["mean_response_err"] == pytest.approx(rr.std(ddof=1) / math.sqrt(3000))
     assert r["median_response"] == pytest.approx(np.median(rr))

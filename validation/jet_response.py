@@ -5,7 +5,8 @@ For every generator jet (``GenJet``, the hard interaction only) with pT ≥ ``mi
 ``max_dr`` is its match. One L1 jet may match several generator jets (no exclusivity; with R = 0.4
 generator jets and ΔR < 0.4 this is rare). In bins of generator pT and in |η| regions:
 
-- efficiency: matched / all generator jets, binomial error √(ε(1-ε)/n);
+- efficiency: matched / all generator jets with its 68% Clopper–Pearson interval (the turn-ons'
+  convention, :func:`l1t.trigger.efficiency.clopper_pearson`);
 - response R = pT(L1) / pT(gen) of matched jets: mean (± RMS/√n) and median
   (± 1.2533 σ/√n, σ the 16–84 % half width: the Gaussian approximation);
 - resolution: half the 16–84 % quantile width over the median (± 0.965 σ/√n / median for a
@@ -28,6 +29,7 @@ import numpy as np
 from l1t.core.errors import L1TInputError
 from l1t.core.files import atomic_write
 from l1t.datasets.inputs import expand_inputs, iter_inputs, read_inputs
+from l1t.trigger.efficiency import clopper_pearson
 
 #: Generator-pT bin edges, GeV.
 PT_BINS: tuple[float, ...] = (30, 40, 60, 80, 100, 150, 200, 300, 500, 1000)
@@ -40,7 +42,7 @@ MEDIAN_ERR = math.sqrt(math.pi / 2)   #: σ(median) = 1.2533 σ/√n for a Gauss
 QWIDTH_ERR = 0.965                    #: σ(half 16–84 % width) ≈ 0.965 σ/√n for a Gaussian
 
 COLUMNS = ("region", "eta_lo", "eta_hi", "pt_lo", "pt_hi", "gen_pt_mean", "n_gen", "n_matched",
-           "efficiency", "efficiency_err", "mean_response", "mean_response_err",
+           "efficiency", "efficiency_err_lo", "efficiency_err_hi", "mean_response", "mean_response_err",
            "median_response", "median_response_err", "resolution", "resolution_err",
            "rms_over_mean", "rms_over_mean_err")
 
@@ -92,11 +94,11 @@ def _nan_or(x: float) -> float:
 def _bin_stats(gen_pt: np.ndarray, l1_pt: np.ndarray, matched: np.ndarray) -> dict:
     n = int(gen_pt.size)
     k = int(matched.sum())
-    eff = k / n
+    eff, lo, hi = (float(x) for x in clopper_pearson(np.array([k]), np.array([n])))
     out = {"gen_pt_mean": float(gen_pt.mean()), "n_gen": n, "n_matched": k,
-           "efficiency": eff, "efficiency_err": math.sqrt(eff * (1 - eff) / n)}
+           "efficiency": eff, "efficiency_err_lo": eff - lo, "efficiency_err_hi": hi - eff}
     nan = float("nan")
-    for key in COLUMNS[10:]:
+    for key in COLUMNS[COLUMNS.index("mean_response"):]:
         out[key] = nan
     if k == 0:
         return out
@@ -192,7 +194,8 @@ def _write_plot(rows: list[dict], tmp: Path, title: str) -> None:
     colors = {"barrel": "tab:blue", "endcap": "tab:orange", "forward": "tab:green"}
     panels = [("median_response", "median_response_err", "median L1 pT / gen pT"),
               ("resolution", "resolution_err", "resolution (16-84% half width / median)"),
-              ("efficiency", "efficiency_err", "matching efficiency (ΔR < 0.4)")]
+              ("efficiency", ("efficiency_err_lo", "efficiency_err_hi"),
+               "matching efficiency (ΔR < 0.4)")]
     regions = list(dict.fromkeys(r["region"] for r in rows))
     for ax, (key, err, label) in zip(axes, panels):
         for i, region in enumerate(regions):
@@ -202,7 +205,8 @@ def _write_plot(rows: list[dict], tmp: Path, title: str) -> None:
             x = np.array([r["gen_pt_mean"] for r in sel])
             xerr = np.array([[xi - r["pt_lo"], r["pt_hi"] - xi] for xi, r in zip(x, sel)]).T
             y = np.array([r[key] for r in sel])
-            yerr = np.nan_to_num(np.array([r[err] for r in sel]))
+            errs = err if isinstance(err, tuple) else (err,)
+            yerr = np.nan_to_num(np.array([[r[e] for r in sel] for e in errs]))
             lo, hi = ETA_REGIONS.get(region, (sel[0]["eta_lo"], sel[0]["eta_hi"]))
             ax.errorbar(x * (1 + 0.03 * (i - 1)), y, xerr=xerr, yerr=yerr, fmt="o", ms=4,
                         capsize=2, color=colors.get(region), label=f"{region} {lo}≤|η|<{hi}")
