@@ -98,7 +98,7 @@ def cmd_turn_on(args) -> int:
 
     from l1t.core.files import atomic_write
     from l1t.datasets.inputs import expand_inputs, read_inputs
-    from l1t.trigger.efficiency import plot_turn_ons, turn_ons
+    from l1t.trigger.efficiency import plot_turn_ons, turn_on_table_text, turn_ons
     from l1t.trigger.menu import load_menu
 
     menu = load_menu(args.menu)
@@ -114,18 +114,13 @@ def cmd_turn_on(args) -> int:
              for r in results]
     atomic_write(out / "turn_ons.json",
                  lambda p: Path(p).write_text(_json.dumps(plain, indent=1, default=float)))
-    print(f"{'seed':34s} {'reference':>10s} {'threshold':>9s} {'pT(90%)':>8s} {'fit':>7s} {'plateau':>8s}")
-    for r in results:
-        def f(v, fmt):
-            return "-" if v is None else format(v, fmt)
-        print(f"{r['seed']:34s} {r['reference']:>10s} {r['threshold']:9.1f} "
-              f"{f(r['pt90_interp'], '8.1f')} {f(r['pt90_fit'], '7.1f')} {f(r['plateau'], '8.3f')}")
+    print(turn_on_table_text(results))
     print(f"-> {plot}, {out / 'turn_ons.json'}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from l1t.models.anomaly.train import efficiency_table, make_default_data, train_vae
+    from l1t.models.anomaly.train import make_default_data, train_vae, training_text
     from l1t.models.anomaly.vae import VAEConfig
 
     out = Path(args.out)
@@ -133,28 +128,18 @@ def cmd_train(args) -> int:
                                                                progress=not args.quiet)
     cfg = VAEConfig(epochs=args.epochs, seed=args.seed, bits=args.bits, sparsity=args.sparsity)
     model, meta = train_vae(data, out, cfg, n_events=args.events)
-    t = meta["training"]
-    print(f"VAE ({'QAT ' + str(args.bits) + '-bit' if args.bits else 'float'}"
-          f"{', sparsity ' + format(args.sparsity, 'g') if args.sparsity else ''}) trained on "
-          f"{t['train_events']} background crossings in {t['seconds']:.0f} s -> {out}")
-    print(efficiency_table(meta["evaluation"]))
+    print(training_text(model, meta))
+    print(f"-> {out}")
     return 0
 
 
 def cmd_scan(args) -> int:
-    from l1t.models.anomaly.train import scan_vae
+    from l1t.models.anomaly.train import scan_table_text, scan_vae
     from l1t.models.anomaly.vae import VAEConfig
 
     result = scan_vae(args.data, args.out, VAEConfig(epochs=args.epochs, seed=args.seed),
                       bits=tuple(args.bits), sparsities=tuple(args.sparsity), fpr=args.fpr)
-    print(f"figure of merit: mean signal efficiency at background FPR {args.fpr:g} "
-          f"({result['test_events']} background test crossings)")
-    print(f"{'bits':>6s} {'QAT':>8s} {'float':>8s}")
-    for r in result["bits"]:
-        print(f"{r['bits']:6d} {100 * r['value']:7.2f}% {100 * r['float_value']:7.2f}%")
-    print(f"{'sparsity':>8s} {'measured':>9s} {'value':>8s}")
-    for r in result["sparsity"]:
-        print(f"{r['sparsity']:8.2f} {r['measured_sparsity']:9.3f} {100 * r['value']:7.2f}%")
+    print(scan_table_text(result))
     print("-> " + ", ".join(str(p) for pair in result["paths"].values() for p in pair))
     return 0
 
@@ -183,52 +168,30 @@ def cmd_evaluate_anomaly(args) -> int:
 
 def cmd_tune_anomaly(args) -> int:
     from l1t.datasets.inputs import expand_inputs
-    from l1t.trigger.anomaly import pure_efficiencies, tune, write_menu
+    from l1t.trigger.anomaly import (pure_efficiencies, pure_efficiency_table_text, tune,
+                                     working_points_table_text, write_menu)
     from l1t.trigger.menu import load_menu
 
     wps = tune(args.model, expand_inputs(args.input), args.target_rates, args.score,
                args.bunches, args.stitch_pthat)
     path = write_menu(wps, args.model, args.out, args.score, args.menu)
-    print(f"{'seed':22s} {'target [kHz]':>12s} {'threshold':>12s} {'interval':>25s} {'rate [kHz]':>20s}")
-    for w in wps:
-        flag = " *" if w["low_statistics"] else ""
-        def g(v):
-            return "-" if v is None else format(v, ".5g")
-        print(f"{w['seed']:22s} {w['target_khz']:12g} {w['threshold']:12.5g} "
-              f"{g(w['threshold_low']):>12s}..{g(w['threshold_high']):<12s} "
-              f"{w['rate_khz']:9.2f} ± {w['rate_err_khz']:7.2f}{flag}")
-    w = wps[0]
-    print(f"({w['zero_bias_crossings']} zero-bias crossings"
-          + (f" + {w['qcd_crossings']} weighted qcd" if w["qcd_crossings"] else "")
-          + f"; * fewer than 10 crossings above the threshold) -> menu {path}")
+    print(working_points_table_text(wps))
+    print(f"-> menu {path}")
     if args.signal:
         menu = load_menu(path)
         signals = {Path(p).name: expand_inputs([p]) for p in args.signal}
-        rows = pure_efficiencies(menu, wps, signals)
-        print(f"\n{'signal':14s} {'menu eff':>9s} " + " ".join(
-            f"{w['seed'] + ' eff / pure':>34s}" for w in wps))
-        for r in rows:
-            cells = [f"{100 * r[w['seed']]['efficiency']:15.2f}% / {100 * r[w['seed']]['pure_efficiency']:6.2f}%"
-                     for w in wps]
-            print(f"{r['signal']:14s} {100 * r['menu_efficiency']:8.2f}% " + " ".join(
-                f"{c:>34s}" for c in cells))
+        print()
+        print(pure_efficiency_table_text(pure_efficiencies(menu, wps, signals), wps))
     return 0
 
 
 def cmd_firmware_check(args) -> int:
-    from l1t.validation.firmware_check import firmware_check
+    from l1t.validation.firmware_check import check_table_text, firmware_check
 
     backends = [b for b in args.backends.split(",") if b]
     s = firmware_check(args.model, args.input_precision, args.events, backends, args.out,
                        args.seed)
-    print(f"{s['events']} events on {s['input_precision']}; outputs "
-          + ", ".join(f"{k}: {v}" for k, v in s["outputs"].items()))
-    print(f"{'pair':28s} {'mismatched events':>18s} {'max |diff| [LSB]':>17s}")
-    for pair, r in s["pairs"].items():
-        print(f"{pair:28s} {r['mismatched_events']:18d} {r['max_abs_diff_lsb']:17g}")
-    for name, rep in s["backends"].items():
-        lat = rep.get("latency_cycles")
-        print(f"{name}: latency " + (f"{lat} clocks" if isinstance(lat, (int, float)) else str(lat)))
+    print(check_table_text(s))
     print(f"-> {Path(args.out) / 'check.json'}"
           + (f", {s['firmware_report']}" if s["firmware_report"] else ""))
     return 0
@@ -278,6 +241,38 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_input_format(s: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--mapping`` of every command that reads event files."""
+    from l1t.datasets.formats import FORMATS
+
+    s.add_argument("--format", default="auto", choices=FORMATS,
+                   help="input format (default: detected from each file)")
+    s.add_argument("--mapping", default=None, help="YAML branch-name mapping (NanoAOD inputs)")
+
+
+def _add_bunches(s: argparse.ArgumentParser) -> None:
+    """``--bunches``: colliding bunches that turn a per-crossing fraction into a rate."""
+    from l1t.trigger.rates import DEFAULT_BUNCHES
+
+    s.add_argument("--bunches", type=_positive_int, default=DEFAULT_BUNCHES,
+                   help=f"colliding bunches (default {DEFAULT_BUNCHES})")
+
+
+def _add_stitch_pthat(s: argparse.ArgumentParser) -> None:
+    from l1t.trigger.job import DEFAULT_STITCH_PTHAT
+
+    s.add_argument("--stitch-pthat", type=float, default=DEFAULT_STITCH_PTHAT,
+                   help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings "
+                   f"(default {DEFAULT_STITCH_PTHAT:g})")
+
+
+def _add_step_size(s: argparse.ArgumentParser) -> None:
+    from l1t.trigger.job import DEFAULT_STEP
+
+    s.add_argument("--step-size", type=_positive_int, default=DEFAULT_STEP,
+                   help=f"crossings per chunk, the memory bound (default {DEFAULT_STEP})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="l1t", description="Simulate a 40 MHz L1 trigger and take "
                                 "its ML models to firmware.")
@@ -304,8 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="print an L1 object summary of files or productions")
     s.add_argument("inputs", nargs="+", help="files or production directories")
-    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
-    s.add_argument("--mapping", default=None, help="YAML branch-name mapping (NanoAOD inputs)")
+    _add_input_format(s)
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("jet-response", help="L1 jet response vs anti-kt 0.4 generator jets")
@@ -318,17 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
     s.add_argument("--input", nargs="+", required=True,
                    help="zero-bias (minbias) files or productions, optionally weighted qcd ones")
-    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
-    s.add_argument("--mapping", default=None, help="YAML branch-name mapping (NanoAOD inputs)")
-    s.add_argument("--bunches", type=_positive_int, default=2808, help="colliding bunches")
+    _add_input_format(s)
+    _add_bunches(s)
     s.add_argument("--target-rate", type=_rate_list, default=None,
                    help="comma-separated kHz: thresholds giving these rates, per seed")
-    s.add_argument("--stitch-pthat", type=float, default=30.0,
-                   help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings")
+    _add_stitch_pthat(s)
     s.add_argument("--sigma-inel", type=float, default=None,
                    help="inelastic cross section in mb (default: from the min-bias files)")
-    s.add_argument("--step-size", type=_positive_int, default=20_000,
-                   help="crossings per chunk (memory bound)")
+    _add_step_size(s)
     s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
     s.add_argument("--workers", type=_positive_int, default=None,
                    help="run on a local dask cluster with N worker processes")
@@ -340,8 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
     s.add_argument("--input", nargs="+", required=True, help="signal files or productions")
     s.add_argument("--seeds", nargs="+", default=None, help="seeds (default: all)")
-    s.add_argument("--format", default="auto", choices=["auto", "l1t", "nanoaod", "adc-h5"])
-    s.add_argument("--mapping", default=None)
+    _add_input_format(s)
     s.add_argument("--out", required=True, help="output directory (PNG + JSON)")
     s.set_defaults(func=cmd_turn_on)
 
@@ -385,12 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--input", nargs="+", required=True,
                    help="zero-bias files or productions, optionally weighted qcd ones")
     s.add_argument("--target-rates", type=_rate_list, required=True, help="kHz, e.g. 1,5,10")
-    s.add_argument("--stitch-pthat", type=float, default=30.0,
-                   help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings")
+    _add_stitch_pthat(s)
     s.add_argument("--out", required=True, help="menu YAML to write (base menu + anomaly seeds)")
     s.add_argument("--menu", default=None, help="base menu (default: the seed lecture's menu)")
     s.add_argument("--score", default="axo", choices=["axo", "rz", "kl"])
-    s.add_argument("--bunches", type=_positive_int, default=2808)
+    _add_bunches(s)
     s.add_argument("--signal", nargs="+", default=None,
                    help="signal productions: print efficiency and pure efficiency per WP")
     s.set_defaults(func=cmd_tune_anomaly)
@@ -416,9 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grid inputs of each model's firmware check")
     s.add_argument("--backends", default="emulator,hls4ml,rtl", help="comma-separated")
     s.add_argument("--seed", type=int, default=1, help="seed of the check's grid inputs")
-    s.add_argument("--bunches", type=_positive_int, default=2808, help="colliding bunches")
-    s.add_argument("--step-size", type=_positive_int, default=20_000,
-                   help="crossings per chunk (memory bound)")
+    _add_bunches(s)
+    _add_step_size(s)
     s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("stream", help="the 40 MHz crossing stream through a trigger pipeline")

@@ -20,13 +20,13 @@ from pathlib import Path
 from l1t.datasets.inputs import expand_inputs, read_inputs
 from l1t.datasets.production import produce
 from l1t.datasets.summary import format_summary, object_summary
-from l1t.models.anomaly.train import efficiency_table, make_default_data, train_vae
+from l1t.models.anomaly.train import make_default_data, train_vae, training_text
 from l1t.models.anomaly.vae import VAEConfig
 from l1t.trigger.anomaly import tune, write_menu
 from l1t.trigger.job import RateJob, run
 from l1t.trigger.menu import load_menu
 from l1t.trigger.rates import summarize
-from l1t.validation.firmware_check import firmware_check
+from l1t.validation.firmware_check import check_table_text, firmware_check
 from l1t.trigger.report import rate_table_text, write_rates
 from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
@@ -66,11 +66,9 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
         t0 = time.perf_counter()
         data = make_default_data(out / "anomaly-data", pileup=pileup, seed=seed + 10,
                                  sizes=DEMO_ANOMALY_DATA, progress=progress)
-        _, meta = train_vae(data, model_dir, VAEConfig(bits=6, seed=seed))
-        echo(f"\n== VAE anomaly encoder (QAT 6-bit) trained on "
-             f"{meta['training']['train_events']} background crossings in "
-             f"{time.perf_counter() - t0:.0f} s -> {model_dir}")
-        echo(efficiency_table(meta["evaluation"]))
+        model, meta = train_vae(data, model_dir, VAEConfig(bits=6, seed=seed))
+        echo(f"\n== {training_text(model, meta)}\n-> {model_dir} "
+             f"({time.perf_counter() - t0:.0f} s with the data)")
     else:
         echo(f"\n== VAE anomaly encoder: reusing {model_dir}")
     wps = tune(model_dir, expand_inputs([out / "minbias", out / "qcd"]), [DEMO_ANOMALY_RATE],
@@ -85,12 +83,7 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
                            out / "firmware")
     echo(f"\n== firmware check of the encoder ({check['input_precision']} inputs, "
          f"{check['events']} events) -> {out / 'firmware' / 'check.json'}")
-    for pair, r in check["pairs"].items():
-        echo(f"{pair:28s} {r['mismatched_events']:6d} mismatched events, "
-             f"max |diff| {r['max_abs_diff_lsb']:g} LSB")
-    rtl = check["backends"]["rtl"]
-    echo(f"RTL (da4ml + Verilator): latency {rtl['latency_cycles']} clocks at "
-         f"{rtl['clock_ns']} ns, II {rtl['initiation_interval']}")
+    echo(check_table_text(check))
 
     menu = load_menu(menu_path)
     job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)

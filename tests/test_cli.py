@@ -1,4 +1,6 @@
 """The `l1t` command: subcommands, help, output and exit status."""
+import os
+
 import pytest
 
 from l1t.cli import build_parser, main
@@ -107,3 +109,26 @@ def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
     assert main(["tune-anomaly", "--model", str(tmp_path), "--input", str(data / "minbias"),
                  "--target-rates", "5", "--out", str(tmp_path / "x.yaml")]) == 2
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_commands_print_no_framework_noise(tmp_path):
+    """A command that loads, converts and runs a QKeras model in its own process prints our lines
+    only: no TensorFlow start-up log (cuDNN/cuFFT registration, CUDA driver), no Keras or QKeras
+    warnings."""
+    import subprocess
+    import sys
+
+    from conftest import small_qkeras_model
+
+    path = tmp_path / "small.h5"
+    small_qkeras_model().save(str(path), save_format="h5")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-m", "l1t", "firmware", "check", str(path),
+                          "--input-precision", "ap_fixed<10,4>", "--events", "200",
+                          "--backends", "emulator", "--out",
+                          str(tmp_path / "chk")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout + run.stderr
+    for noise in ("tensorflow", "cuda", "cuDNN", "Warning", "WARNING", "warn("):
+        assert noise not in out, (noise, out)
+    assert "software vs emulator" in run.stdout

@@ -159,3 +159,36 @@ def tune(model_dir: str | Path, paths: list[Path], targets_khz, score: str = "ax
                     "zero_bias_crossings": summary["zero_bias_crossings"],
                     "qcd_crossings": summary["qcd_crossings"], "low_statistics": t["low_statistics"]})
     return out
+
+
+def working_points_table_text(wps: list[dict]) -> str:
+    """The working points of :func:`tune`: per seed the target (kHz), the score threshold, the
+    interval of thresholds compatible with the target and the rate (kHz) at the threshold."""
+    def g(v):
+        return "-" if v is None else format(v, ".5g")
+
+    lines = [f"{'seed':22s} {'target [kHz]':>12s} {'threshold':>12s} {'interval':>25s} "
+             f"{'rate [kHz]':>20s}"]
+    for w in wps:
+        flag = " *" if w["low_statistics"] else ""
+        lines.append(f"{w['seed']:22s} {w['target_khz']:12g} {w['threshold']:12.5g} "
+                     f"{g(w['threshold_low']):>12s}..{g(w['threshold_high']):<12s} "
+                     f"{w['rate_khz']:9.2f} ± {w['rate_err_khz']:7.2f}{flag}")
+    w = wps[0]
+    lines.append(f"({w['zero_bias_crossings']} zero-bias crossings"
+                 + (f" + {w['qcd_crossings']} weighted qcd" if w["qcd_crossings"] else "")
+                 + "; * fewer than 10 crossings above the threshold)")
+    return "\n".join(lines)
+
+
+def pure_efficiency_table_text(rows: list[dict], wps: list[dict]) -> str:
+    """:func:`pure_efficiencies` as a table: per signal the menu's efficiency and, per working
+    point, the efficiency and the pure efficiency (no other seed fires), in %."""
+    lines = [f"{'signal':14s} {'menu eff':>9s} " + " ".join(
+        f"{w['seed'] + ' eff / pure':>34s}" for w in wps)]
+    for r in rows:
+        cells = [f"{100 * r[w['seed']]['efficiency']:15.2f}% / "
+                 f"{100 * r[w['seed']]['pure_efficiency']:6.2f}%" for w in wps]
+        lines.append(f"{r['signal']:14s} {100 * r['menu_efficiency']:8.2f}% "
+                     + " ".join(f"{c:>34s}" for c in cells))
+    return "\n".join(lines)

@@ -318,3 +318,18 @@ def plot_turn_ons(results: Sequence[dict], path: str | Path, ncols: int = 4) -> 
         ax.set_visible(False)
     fmt = Path(path).suffix.lstrip(".") or "png"
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+
+
+def turn_on_table_text(results: Sequence[dict]) -> str:
+    """One row per seed of :func:`turn_ons`: reference quantity, threshold (GeV), the generator pT
+    (GeV) of 90% efficiency interpolated and from the erf fit, and the plateau efficiency."""
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    lines = [f"{'seed':34s} {'reference':>10s} {'threshold':>9s} {'pT(90%)':>8s} {'fit':>7s} "
+             f"{'plateau':>8s}"]
+    for r in results:
+        lines.append(f"{r['seed']:34s} {r['reference']:>10s} {r['threshold']:9.1f} "
+                     f"{f(r['pt90_interp'], '8.1f')} {f(r['pt90_fit'], '7.1f')} "
+                     f"{f(r['plateau'], '8.3f')}")
+    return "\n".join(lines)

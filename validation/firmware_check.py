@@ -125,3 +125,22 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
     atomic_write(out / "check.json",
                  lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
     return summary
+
+
+def check_table_text(summary: dict) -> str:
+    """The comparison table of a :func:`firmware_check` summary: events and types, then one row
+    per pair (mismatched events, max |diff| in LSB of the output type) and the latency figures of
+    every backend that has them (clocks of ``clock_ns``, initiation interval)."""
+    lines = [f"{summary['events']} events on {summary['input_precision']}; outputs "
+             + ", ".join(f"{k}: {v}" for k, v in summary["outputs"].items()),
+             f"{'pair':28s} {'mismatched events':>18s} {'max |diff| [LSB]':>17s}"]
+    for pair, r in summary["pairs"].items():
+        lines.append(f"{pair:28s} {r['mismatched_events']:18d} {r['max_abs_diff_lsb']:17g}")
+    for name, rep in summary["backends"].items():
+        lat = rep.get("latency_cycles")
+        if isinstance(lat, (int, float)):
+            lines.append(f"{name}: latency {lat} clocks at {rep.get('clock_ns')} ns, "
+                         f"II {rep.get('initiation_interval')}")
+        elif lat is not None:
+            lines.append(f"{name}: latency {lat}")
+    return "\n".join(lines)

@@ -114,3 +114,29 @@ def scan_vae(data_dir: str | Path, out_dir: str | Path, base: VAEConfig,
                                     out / "scan_sparsity.png", "encoder sparsity", label)}
     return {"bits": rows_bits, "sparsity": rows_sparse, "paths": paths, "fpr": fpr,
             "test_events": int(len(test_w))}
+
+
+def training_text(model: AnomalyModel, meta: dict) -> str:
+    """One line on a model :func:`train_vae` trained (encoder precision and sparsity, background
+    crossings, seconds), then its efficiency table."""
+    cfg = model.config
+    kind = f"QAT {cfg.bits}-bit" if cfg.bits else "float"
+    if cfg.sparsity:
+        kind += f", sparsity {cfg.sparsity:g}"
+    t = meta["training"]
+    return (f"VAE anomaly encoder ({kind}) trained on {t['train_events']} background crossings "
+            f"in {t['seconds']:.0f} s\n" + efficiency_table(meta["evaluation"]))
+
+
+def scan_table_text(result: dict) -> str:
+    """:func:`scan_vae` as two tables: the figure of merit vs weight bits (QAT and its float
+    reference) and vs encoder sparsity (asked, measured)."""
+    lines = [f"figure of merit: mean signal efficiency at background FPR {result['fpr']:g} "
+             f"({result['test_events']} background test crossings)",
+             f"{'bits':>6s} {'QAT':>8s} {'float':>8s}"]
+    for r in result["bits"]:
+        lines.append(f"{r['bits']:6d} {100 * r['value']:7.2f}% {100 * r['float_value']:7.2f}%")
+    lines.append(f"{'sparsity':>8s} {'measured':>9s} {'value':>8s}")
+    for r in result["sparsity"]:
+        lines.append(f"{r['sparsity']:8.2f} {r['measured_sparsity']:9.3f} {100 * r['value']:7.2f}%")
+    return "\n".join(lines)
