@@ -4,7 +4,7 @@ The encoder is the deployable 6-bit QAT one (57 → 28 → 15 → μ, log σ², 
 inputs are random codes on its input grid. Both backends run the same inputs; the run fails if
 a single output bit differs. Each rate is the best of a few repeats (the machine is shared), the
 emulator's after a warm-up call (numba compilation or cache load). Last line: one JSON object
-(name, value, unit, baseline, baseline_value, ratio). Goal (issue 6): ratio ≥ 100.
+(name, value, unit, baseline, baseline_value, ratio). Goal: ratio ≥ 100.
 """
 from __future__ import annotations
 

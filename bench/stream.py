@@ -8,7 +8,7 @@ the same stream written as a plain per-BX Python loop (draw, prescale, trigger r
 derandomizer; no pipeline) over 20 orbits; its accept count per seed must equal ours on those
 orbits (same draws). The process is pinned to one core. Memory: the peak resident size after 1 s
 of beam is printed (bounded: chunks of 256 orbits). Set ``L1T_BENCH_CACHE`` to keep the sample.
-Last line: one JSON object (name, value, unit, baseline, baseline_value, ratio). Goal (issue 7):
+Last line: one JSON object (name, value, unit, baseline, baseline_value, ratio). Goal:
 value ≥ 0.1 s of beam per s.
 """
 from __future__ import annotations

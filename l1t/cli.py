@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_jet_response)
 
     s = sub.add_parser("rates", help="rates of a menu: per seed, total, pure, overlaps, scans")
-    s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
+    s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True,
                    help="zero-bias (minbias) files or productions, optionally weighted qcd ones")
     _add_input_format(s)
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_rates)
 
     s = sub.add_parser("turn-on", help="seed efficiency vs generator pT, with the 90%% point")
-    s.add_argument("--menu", default=None, help="menu YAML (default: the seed lecture's menu)")
+    s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True, help="signal files or productions")
     s.add_argument("--seeds", nargs="+", default=None, help="seeds (default: all)")
     _add_input_format(s)
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target-rates", type=_rate_list, required=True, help="kHz, e.g. 1,5,10")
     _add_stitch_pthat(s)
     s.add_argument("--out", required=True, help="menu YAML to write (base menu + anomaly seeds)")
-    s.add_argument("--menu", default=None, help="base menu (default: the seed lecture's menu)")
+    s.add_argument("--menu", default=None, help="base menu (default: trigger/menus/lecture.yaml)")
     s.add_argument("--score", default="axo", choices=["axo", "rz", "kl"])
     _add_bunches(s)
     s.add_argument("--signal", nargs="+", default=None,
@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stream", help="the 40 MHz crossing stream through a trigger pipeline")
     s.add_argument("--pipeline", default=None,
                    help="pipeline YAML, or a preset: phase2 (default), run3")
-    s.add_argument("--menu", default=None, help="menu YAML (default: the lecture menu)")
+    s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
     t = s.add_mutually_exclusive_group()
     t.add_argument("--seconds", type=float, default=None, help="beam time to simulate (s)")
