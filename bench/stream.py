@@ -30,7 +30,8 @@ from l1t.datasets.inputs import expand_inputs  # noqa: E402
 from l1t.datasets.production import produce  # noqa: E402
 from l1t.trigger import prescale  # noqa: E402
 from l1t.trigger.stream.crossings import EventPool, Sampler  # noqa: E402
-from l1t.trigger.stream.filling import BX_PER_ORBIT, nominal_25ns  # noqa: E402
+from l1t.trigger.lhc import BX_PER_ORBIT
+from l1t.trigger.stream.filling import nominal_25ns  # noqa: E402
 from l1t.trigger.stream.l1a import L1AConfig  # noqa: E402
 from l1t.trigger.menu import load_menu  # noqa: E402
 from l1t.trigger.stream.pipeline import load_pipeline  # noqa: E402

@@ -9,10 +9,7 @@ is the same bytes either way because every chunk depends only on (sample, seed, 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +20,8 @@ from . import detector
 from .detector import DEFAULT, DetectorConfig, Digitized
 from l1t.core.errors import L1TInputError
 from .formats import write_events
-from l1t.core.files import atomic_write
+from l1t.core.executor import run_tasks
+from l1t.core.files import JsonContract
 from .genjets import gen_jets
 from .pileup import build_pool, compose, load_pool
 from .pythia import chunk_seed, generate, prepare_mpi_init
@@ -31,7 +29,8 @@ from .samples import SAMPLES, get_sample
 from .schema import EVENT_FIELDS, GEN_COLLECTIONS
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+#: ``manifest.json``: what a production holds (chunks, sha256, parameters, detector, pool).
+MANIFEST_CONTRACT = JsonContract("l1t-production-manifest", 1)
 #: Generator particles kept per event (GenPart): stable, pT above this (GeV).
 GENPART_MIN_PT = 1.0
 MAX_PILEUP = 300.0
@@ -165,32 +164,15 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
 
 
 def _run(specs: list[ChunkSpec], workers, scheduler, progress, label):
+    """Chunk entries as the chunks complete (:func:`l1t.core.executor.run_tasks`)."""
     from tqdm import tqdm
 
     bar = tqdm(total=sum(s.n_events for s in specs), unit="ev", desc=label,
                disable=not progress or not specs)
     try:
-        if scheduler:
-            from dask.distributed import Client, as_completed as dask_completed
-
-            with Client(scheduler) as client:
-                futures = [client.submit(run_chunk, s, pure=False) for s in specs]
-                for fut in dask_completed(futures):
-                    entry = fut.result()
-                    bar.update(entry["events"])
-                    yield entry
-        elif (workers or os.cpu_count() or 1) == 1 or len(specs) <= 1:
-            for s in specs:
-                entry = run_chunk(s)
-                bar.update(entry["events"])
-                yield entry
-        else:
-            n = min(workers or os.cpu_count() or 1, len(specs))
-            with ProcessPoolExecutor(n) as pool:
-                for fut in as_completed([pool.submit(run_chunk, s) for s in specs]):
-                    entry = fut.result()
-                    bar.update(entry["events"])
-                    yield entry
+        for _, entry in run_tasks(run_chunk, [(s,) for s in specs], workers, scheduler):
+            bar.update(entry["events"])
+            yield entry
     finally:
         bar.close()
 
@@ -199,7 +181,7 @@ def _manifest(params, done, pileup, n_events, pool_size) -> dict:
     chunks = [done[k] for k in sorted(done)]
     n_done = sum(c["events"] for c in chunks)
     sigma = (sum(c["sigma_mb"] * c["events"] for c in chunks) / n_done) if n_done else None
-    m = {"l1t_format": FORMAT_VERSION, "parameters": params, "complete": n_done == n_events,
+    m = {"parameters": params, "complete": n_done == n_events,
          "events_done": n_done, "sigma_mb": sigma, "chunks": chunks,
          "description": SAMPLES[params["sample"]].description}
     if pileup > 0:
@@ -207,7 +189,7 @@ def _manifest(params, done, pileup, n_events, pool_size) -> dict:
             "size": pool_size, "reused": True,
             "mean_uses_per_pool_event": pileup * n_events / pool_size,
             "note": "pileup interactions are drawn with replacement from a finite min-bias pool"}
-    return m
+    return MANIFEST_CONTRACT.tag(m)
 
 
 def _sigma_of(path: Path) -> float:
@@ -221,15 +203,11 @@ def _read_manifest(out: Path) -> dict | None:
     path = out / MANIFEST
     if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise L1TInputError(path, f"corrupt manifest ({err})") from None
+    return MANIFEST_CONTRACT.read(path)
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    atomic_write(out / MANIFEST,
-                 lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1, sort_keys=True)))
+    MANIFEST_CONTRACT.write(out / MANIFEST, manifest)
 
 
 def _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.core.files import atomic_write
+from l1t.core.files import atomic_write, write_json
 
 from .backend import NOT_AVAILABLE, Backend, PathLike, check_chunk_size
 from l1t.models.fixedpoint import MAX_WIDTH, FixedType
@@ -259,5 +258,5 @@ def reuse_factor_scan(model, input_type: str, reuse_factors: Iterable[int], work
             "latency_cycles": NOT_AVAILABLE, "resources": NOT_AVAILABLE,
         })
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write(root / "scan.json", lambda p: Path(p).write_text(json.dumps(rows, indent=1)))
+    write_json(root / "scan.json", rows)
     return rows

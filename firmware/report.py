@@ -1,7 +1,7 @@
 """The firmware report of one model: latency, initiation interval, clock and resources.
 
 One JSON object per deployed model, the hand-over from firmware to the trigger pipeline
-(``trigger/pipeline.py`` reads it for a model stage)::
+(``trigger/stream/pipeline/`` reads it for a model stage)::
 
     {"model": "vae-qat6", "backend": "rtl", "latency_cycles": 15, "clock_ns": 5.0,
      "initiation_interval": 1, "latency_ns": 75.0,
@@ -15,17 +15,18 @@ first backend that has them (RTL by default) and says where they came from.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from l1t.core.errors import L1TInputError
-from l1t.core.files import atomic_write
+from l1t.core.files import JsonContract
 
 from .backend import Backend
 
 FORMAT = "l1t-firmware-report"
+#: ``firmware.json``: the hand-over from firmware to the trigger pipeline.
+CONTRACT = JsonContract(FORMAT, 1)
 FIGURES = ("latency_cycles", "clock_ns", "initiation_interval")
 
 
@@ -38,44 +39,39 @@ def report_of(model: str, backends: list[Backend]) -> dict[str, Any]:
     for b in backends:
         if b.compiled and all(getattr(b, k) is not None for k in FIGURES):
             r = b.report()
-            return {"format": FORMAT, "model": model, "backend": b.name,
-                    "latency_cycles": int(b.latency_cycles), "clock_ns": float(b.clock_ns),
-                    "initiation_interval": int(b.initiation_interval),
-                    "latency_ns": float(b.latency_cycles) * float(b.clock_ns),
-                    "resources": b.resources, "input_type": r.get("input_type"),
-                    "outputs": r.get("outputs")}
+            return CONTRACT.tag({
+                "model": model, "backend": b.name, "latency_cycles": int(b.latency_cycles),
+                "clock_ns": float(b.clock_ns), "initiation_interval": int(b.initiation_interval),
+                "latency_ns": float(b.latency_cycles) * float(b.clock_ns),
+                "resources": b.resources, "input_type": r.get("input_type"),
+                "outputs": r.get("outputs")})
     names = ", ".join(b.name for b in backends) or "none"
     raise L1TInputError(model, f"no backend gave a latency (backends: {names}); the rtl backend "
                         "does, hls4ml needs a synthesis run", "latency_cycles")
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
-    """Write ``report`` as JSON (atomically)."""
-    path = Path(path)
-    atomic_write(path, lambda p: Path(p).write_text(json.dumps(report, indent=1, default=str)))
-    return path
+    """Write ``report`` as ``firmware.json`` (tagged with the format and version, atomically)."""
+    return CONTRACT.write(path, report)
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
     """Read and check a firmware report; a missing or malformed figure names the file and
     field."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise L1TInputError(path, "no such firmware report") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise L1TInputError(path, f"unreadable firmware report ({err})") from None
-    if not isinstance(data, dict):
-        raise L1TInputError(path, "a firmware report is a JSON object")
-    for key, kind in (("latency_cycles", int), ("clock_ns", float),
-                      ("initiation_interval", int)):
+    return check_report(CONTRACT.read(path), path)
+
+
+def check_report(data: Any, source: object = "firmware report") -> dict[str, Any]:
+    """Check a firmware report already in memory (``source`` names it in errors): the tag, and
+    ``latency_cycles`` (integer >= 0), ``clock_ns`` (> 0), ``initiation_interval`` (integer >= 1)."""
+    data = CONTRACT.check(data, source)
+    for key, integer, low in (("latency_cycles", True, 0), ("clock_ns", False, 0),
+                              ("initiation_interval", True, 1)):
         v = data.get(key)
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        if ok and kind is int:
-            ok = float(v).is_integer() and v >= (0 if key == "latency_cycles" else 1)
-        if ok and kind is float:
-            ok = v > 0
+        ok = ok and (float(v).is_integer() and v >= low if integer else v > low)
         if not ok:
-            raise L1TInputError(path, f"{key} must be a {'positive number' if kind is float else 'non-negative integer' if key == 'latency_cycles' else 'positive integer'}, got {v!r}", key)
+            kind = (f"an integer >= {low}" if integer else "a number > 0")
+            problem = "missing" if key not in data else f"must be {kind}, got {v!r}"
+            raise L1TInputError(source, f"{key} {problem}", key)
     return data

@@ -90,15 +90,9 @@ def cmd_rates(args) -> int:
 
 
 def cmd_turn_on(args) -> int:
-    import json as _json
-
-    import numpy as np
-
-    from l1t.datasets.formats import read_metadata
-
-    from l1t.core.files import atomic_write
     from l1t.datasets.inputs import expand_inputs, read_inputs
-    from l1t.trigger.efficiency import plot_turn_ons, turn_on_table_text, turn_ons
+    from l1t.trigger.efficiency import turn_on_table_text, turn_ons, write_turn_ons
+    from l1t.trigger.evaluate import has_electron_id
     from l1t.trigger.menu import load_menu
 
     menu = load_menu(args.menu)
@@ -107,15 +101,10 @@ def cmd_turn_on(args) -> int:
     if "GenPart" not in events.fields or "GenJet" not in events.fields:
         raise L1TInputError(files[0], "turn-ons need generator collections GenPart and GenJet",
                             "GenPart")
-    results = turn_ons(events, menu, args.seeds, electron_id=bool(read_metadata(files[0])))
-    out = Path(args.out)
-    plot = plot_turn_ons(results, out / "turn_ons.png")
-    plain = [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
-             for r in results]
-    atomic_write(out / "turn_ons.json",
-                 lambda p: Path(p).write_text(_json.dumps(plain, indent=1, default=float)))
+    results = turn_ons(events, menu, args.seeds, electron_id=has_electron_id(files[0]))
+    paths = write_turn_ons(results, args.out)
     print(turn_on_table_text(results))
-    print(f"-> {plot}, {out / 'turn_ons.json'}")
+    print(f"-> {paths['plot']}, {paths['json']}")
     return 0
 
 
@@ -145,21 +134,13 @@ def cmd_scan(args) -> int:
 
 
 def cmd_evaluate_anomaly(args) -> int:
-    from l1t.models.anomaly import data as anomaly_data
-    from l1t.models.anomaly.evaluation import evaluate
-    from l1t.models.anomaly.train import efficiency_table
-    from l1t.models.anomaly.vae import AnomalyModel
+    from l1t.models.anomaly.train import efficiency_table, evaluate_saved
 
-    words, _, _ = anomaly_data.background(args.data, args.events, seed=args.seed)
-    test = words[len(words) // 2:]
-    signals = {n: anomaly_data.signal(args.data, n) for n in anomaly_data.SIGNALS
-               if (Path(args.data) / n).exists()}
     for path in args.model:
-        model = AnomalyModel.load(path)
-        rows = evaluate(model.scores(test), {n: model.scores(w) for n, w in signals.items()})
-        q = model.meta.get("quantization")
-        print(f"== {path} ({'QAT ' + q['layers']['mu']['weight'] if q else 'float'}; "
-              f"{len(test)} background test crossings)")
+        model, rows, n_test = evaluate_saved(path, args.data)
+        bits = model.config.bits
+        print(f"== {path} ({f'QAT {bits}-bit' if bits else 'float'}; {n_test} background test "
+              "crossings, the model's own held-out split)")
         for score in args.scores:
             print(f"score {score}:")
             print(efficiency_table(rows, score))
@@ -252,7 +233,7 @@ def _add_input_format(s: argparse.ArgumentParser) -> None:
 
 def _add_bunches(s: argparse.ArgumentParser) -> None:
     """``--bunches``: colliding bunches that turn a per-crossing fraction into a rate."""
-    from l1t.trigger.rates import DEFAULT_BUNCHES
+    from l1t.trigger.lhc import DEFAULT_BUNCHES
 
     s.add_argument("--bunches", type=_positive_int, default=DEFAULT_BUNCHES,
                    help=f"colliding bunches (default {DEFAULT_BUNCHES})")
@@ -273,6 +254,14 @@ def _add_step_size(s: argparse.ArgumentParser) -> None:
                    help=f"crossings per chunk, the memory bound (default {DEFAULT_STEP})")
 
 
+def _add_workers(s: argparse.ArgumentParser) -> None:
+    """``--workers`` / ``--scheduler``: where the independent tasks run (:mod:`l1t.core.executor`)."""
+    s.add_argument("--workers", type=_positive_int, default=None,
+                   help="local worker processes (default: one per core; 1: this process)")
+    s.add_argument("--scheduler", default=None,
+                   help="dask.distributed scheduler address (instead of local processes)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="l1t", description="Simulate a 40 MHz L1 trigger and take "
                                 "its ML models to firmware.")
@@ -291,9 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pool-size", type=_positive_int, default=2000,
                    help="min-bias events in the pileup pool (drawn with replacement)")
     s.add_argument("--format", choices=["parquet", "root"], default="parquet")
-    s.add_argument("--workers", type=_positive_int, default=None,
-                   help="processes (default: all cores)")
-    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
+    _add_workers(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_generate)
 
@@ -320,9 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-inel", type=float, default=None,
                    help="inelastic cross section in mb (default: from the min-bias files)")
     _add_step_size(s)
-    s.add_argument("--scheduler", default=None, help="dask.distributed scheduler address")
-    s.add_argument("--workers", type=_positive_int, default=None,
-                   help="run on a local dask cluster with N worker processes")
+    _add_workers(s)
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_rates)
@@ -364,10 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate-anomaly", help="signal efficiency at background FPR")
     s.add_argument("--model", nargs="+", required=True, help="model directories")
-    s.add_argument("--data", required=True, help="directory of productions named by sample")
-    s.add_argument("--events", type=_positive_int, default=None)
+    s.add_argument("--data", default=None, help="directory of productions named by sample "
+                   "(default: the one each model was trained on)")
     s.add_argument("--scores", nargs="+", default=["axo"], choices=["axo", "rz", "kl"])
-    s.add_argument("--seed", type=int, default=1, help="seed of the background mix (as trained)")
     s.set_defaults(func=cmd_evaluate_anomaly)
 
     s = sub.add_parser("tune-anomaly", help="anomaly-score thresholds at target rates -> menu")

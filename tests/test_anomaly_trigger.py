@@ -5,9 +5,9 @@ import pytest
 from l1t.core.errors import L1TInputError
 from l1t.trigger.anomaly import working_points
 from l1t.trigger.menu import parse_menu
-from l1t.trigger.rates import LHC_REVOLUTION_KHZ
+from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
-SCALE = 2808 * LHC_REVOLUTION_KHZ
+SCALE = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
 
 
 def test_working_points_count_crossings_exactly():

@@ -28,6 +28,7 @@ from l1t.firmware.compare import compare  # noqa: E402
 from l1t.firmware.emulator import EmulatorBackend, cast, emulate_codes  # noqa: E402
 from l1t.models import fixedpoint  # noqa: E402
 from l1t.models.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, FixedType  # noqa: E402
+from l1t.validation.firmware_check import read_check
 
 N_EVENTS = 3000
 
@@ -42,7 +43,7 @@ def _randomize(model, seed: int, scale: float = 0.5) -> None:
 
 
 def _vae_model():
-    """The AXOL1TL-shaped QAT encoder of models/vae.py: 57 → 28 → 15 → (μ 8, log σ² 8)."""
+    """The AXOL1TL-shaped QAT encoder of models/anomaly/vae.py: 57 → 28 → 15 → (μ 8, log σ² 8)."""
     from l1t.models.anomaly.inputs import InputScaling
     from l1t.models.anomaly.vae import AnomalyModel, VAEConfig, build
 
@@ -698,8 +699,6 @@ def test_million_events_four_implementations(name, request):
 def test_l1t_firmware_check_command(tmp_path, capsys):
     """`l1t firmware check` on a saved QKeras model: every pair bit-exact, check.json written;
     a model the converter cannot map exits 2 naming the layer."""
-    import json
-
     from tensorflow import keras
 
     from l1t.cli import main
@@ -710,7 +709,7 @@ def test_l1t_firmware_check_command(tmp_path, capsys):
     encoder.save(str(path), save_format="h5")
     assert main(["firmware", "check", str(path), "--input-precision", "ap_fixed<10,8>",
                  "--events", "2000", "--out", str(tmp_path / "chk")]) == 0
-    check = json.loads((tmp_path / "chk" / "check.json").read_text())
+    check = read_check(tmp_path / "chk" / "check.json")
     assert set(check["pairs"]) == {"software vs emulator", "software vs hls4ml",
                                    "emulator vs hls4ml"}
     for pair in check["pairs"].values():

@@ -1,4 +1,4 @@
-"""Trigger pipeline as data (trigger/pipeline.py): presets, static check, cycle-level simulation
+"""Trigger pipeline as data (trigger/stream/pipeline/): presets, static check, cycle-level simulation
 with hand-derived answers, firmware reports, malformed YAML, chunked streaming."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from l1t.core.errors import L1TInputError
-from l1t.trigger.stream.pipeline import (ORBIT_BX, PRESETS, Pipeline, SimState, Stage, check,
+from l1t.trigger.lhc import BX_PER_ORBIT
+from l1t.trigger.stream.pipeline import (PRESETS, Pipeline, SimState, Stage, check,
                               load_pipeline, parse_pipeline, simulate, stream_report,
                               with_firmware)
 
@@ -70,9 +71,9 @@ def test_run3_waits_for_clock_edges_and_phase2_does_not():
 def test_presets_have_a_fixed_latency_equal_to_the_static_figure(preset):
     p = load_pipeline(preset)
     rep = check(p)
-    res = simulate(p, ORBIT_BX)
+    res = simulate(p, BX_PER_ORBIT)
     for name, stats in res.paths.items():
-        assert stats.fixed and stats.n_bx == ORBIT_BX
+        assert stats.fixed and stats.n_bx == BX_PER_ORBIT
         assert stats.min_ns == stats.max_ns == pytest.approx(rep.path(name).latency_ns, abs=1e-9)
         assert np.all(res.latency_ns[name] == res.latency_ns[name][0])
     assert not res.lost.any() and np.all(res.lost_stage == -1)
@@ -148,7 +149,7 @@ paths:
 
 
 def report(**kw) -> dict:
-    return {"model": "vae_encoder", "backend": "rtl", "latency_cycles": 14, "clock_ns": 5.0,
+    return {"format": "l1t-firmware-report", "format_version": 1, "model": "vae_encoder", "backend": "rtl", "latency_cycles": 14, "clock_ns": 5.0,
             "initiation_interval": 1, "resources": {"lut": 1234}, **kw}
 
 

@@ -11,10 +11,11 @@ from l1t.datasets.inputs import expand_inputs
 from l1t.cli import main
 from l1t.trigger.job import RateJob, run
 from l1t.trigger.menu import parse_menu
-from l1t.trigger.rates import LHC_REVOLUTION_KHZ, summarize
+from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+from l1t.trigger.rates import summarize
 from l1t.trigger.report import write_rates
 
-SCALE = 2808 * LHC_REVOLUTION_KHZ  # kHz per unit fraction of crossings
+SCALE = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ  # kHz per unit fraction of crossings
 
 MENU = """
 name: tiny

@@ -4,8 +4,10 @@ import pytest
 
 from l1t.core.errors import L1TInputError
 from l1t.trigger.stream.crossings import EventPool, MuProfile, Sampler, pack, unpack
-from l1t.trigger.stream.filling import (BX_PER_ORBIT, NOMINAL_FILE, load_filling_scheme, nominal_25ns,
-                             parse_filling_scheme, single_trains)
+from l1t.trigger.lhc import BX_PER_ORBIT
+from l1t.trigger.stream.filling import (NOMINAL_FILE, load_filling_scheme, nominal_25ns,
+                                        parse_filling_scheme, single_trains)
+from l1t.trigger.stream.report import read_stream
 
 
 def test_nominal_scheme_is_the_design_report_pattern():
@@ -186,8 +188,6 @@ paths:
 
 
 def test_l1t_stream_command(zero_bias, tmp_path, capsys):
-    import json
-
     from l1t.cli import main
 
     out = tmp_path / "s"
@@ -196,7 +196,7 @@ def test_l1t_stream_command(zero_bias, tmp_path, capsys):
                  "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "latency budget of run3: 3800 ns" in text and "TOTAL" in text
-    summary = json.loads((out / "stream.json").read_text())
+    summary = read_stream(out / "stream.json")
     assert summary["orbits"] == 5 and (out / "timeline.png").stat().st_size > 1000
     bad = tmp_path / "bad"
     assert main(["stream", "--pipeline", str(tmp_path / "nope.yaml"), "--input",

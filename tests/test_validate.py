@@ -19,10 +19,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from l1t.core.errors import L1TInputError  # noqa: E402
-from l1t.trigger.rates import LHC_REVOLUTION_KHZ  # noqa: E402
+from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ  # noqa: E402
+from l1t.validation.firmware_check import read_check  # noqa: E402
+from l1t.validation.validate import read_validate  # noqa: E402
 from conftest import small_qkeras_model  # noqa: E402
 
-SCALE = 2808 * LHC_REVOLUTION_KHZ
+SCALE = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
 N = 300
 
 
@@ -133,7 +135,7 @@ def test_validate_counts_flips_of_a_float_model_exactly(setup, tmp_path):
     assert (out / "vae-float" / "check.json").exists()
     assert not (out / "vae-float" / "firmware.json").exists()
     assert (out / "vae-float.png").read_bytes()[:4] == b"\x89PNG"
-    assert json.loads((out / "validate.json").read_text()) == json.loads(json.dumps(s))
+    assert read_validate(out / "validate.json") == json.loads(json.dumps(s))
     # the menu total, prescales applied, with firmware scores = `l1t rates`
     menu = load_menu(menu_path)
     rates = summarize(run(RateJob(menu), setup["files"]), menu)
@@ -152,7 +154,7 @@ def test_validate_qat_model_has_no_flips(setup, tmp_path, capsys):
                  "--events", "500", "--backends", "emulator,hls4ml"]) == 0
     text = capsys.readouterr().out
     assert "L1_AXO_Loose" in text and "TOTAL" in text
-    s = json.loads((out / "validate.json").read_text())
+    s = read_validate(out / "validate.json")
     (m,) = s["models"]
     assert [x["seed"] for x in m["seeds"]] == ["L1_AXO_Loose", "L1_AXO_Tight"]
     assert [x["software_fired"] for x in m["seeds"]] == [30, 10]
@@ -239,7 +241,7 @@ def test_firmware_check_writes_the_report_and_it_round_trips(tmp_path, capsys):
     assert main(["firmware", "check", str(path), "--input-precision", "ap_fixed<10,8>",
                  "--events", "500", "--backends", "emulator,rtl", "--out", str(out)]) == 0
     assert "firmware.json" in capsys.readouterr().out
-    check = json.loads((out / "check.json").read_text())
+    check = read_check(out / "check.json")
     assert check["pairs"]["emulator vs rtl"]["mismatched_events"] == 0
     rep = read_report(out / "firmware.json")
     rtl = check["backends"]["rtl"]
@@ -251,7 +253,7 @@ def test_firmware_check_writes_the_report_and_it_round_trips(tmp_path, capsys):
     # without a backend that knows the latency: no report, and check.json says why
     assert main(["firmware", "check", str(path), "--input-precision", "ap_fixed<10,8>",
                  "--events", "200", "--backends", "emulator", "--out", str(tmp_path / "e")]) == 0
-    check = json.loads((tmp_path / "e" / "check.json").read_text())
+    check = read_check(tmp_path / "e" / "check.json")
     assert check["firmware_report"] is None and not (tmp_path / "e" / "firmware.json").exists()
 
 
@@ -267,35 +269,40 @@ def test_report_of_needs_a_latency():
     assert err.value.field == "latency_cycles"
 
 
-GOOD = {"format": "l1t-firmware-report", "model": "m", "backend": "rtl", "latency_cycles": 14,
+GOOD = {"format": "l1t-firmware-report", "format_version": 1, "model": "m", "backend": "rtl", "latency_cycles": 14,
         "clock_ns": 5.0, "initiation_interval": 1, "latency_ns": 70.0,
         "resources": {"LUT": 100}}
 
 
 @pytest.mark.parametrize("field, value", [
     ("latency_cycles", None), ("latency_cycles", -1), ("latency_cycles", 2.5),
-    ("latency_cycles", True), ("clock_ns", 0), ("clock_ns", "5"), ("clock_ns", float("nan")),
+    ("latency_cycles", True), ("clock_ns", 0), ("clock_ns", "5"), ("clock_ns", float("inf")),
     ("initiation_interval", 0), ("initiation_interval", 1.5)])
 def test_read_report_names_the_bad_field(tmp_path, field, value):
-    from l1t.firmware.report import read_report
+    """A bad figure names the file and the field, read from a file or checked in memory (an
+    infinite number cannot be in a JSON file: the reader refuses it as bad JSON)."""
+    from l1t.firmware.report import check_report, read_report
 
     data = {k: v for k, v in GOOD.items() if not (k == field and value is None)}
     if value is not None:
         data[field] = value
     path = tmp_path / "firmware.json"
-    path.write_text(json.dumps(data))
     with pytest.raises(L1TInputError, match=field) as err:
-        read_report(path)
+        check_report(data, path)
     assert err.value.field == field and str(path) in str(err.value)
+    path.write_text(json.dumps(data))
+    with pytest.raises(L1TInputError) as err:
+        read_report(path)
+    assert str(path) in str(err.value)
 
 
 def test_read_report_file_errors(tmp_path):
     from l1t.firmware.report import read_report, write_report
 
-    with pytest.raises(L1TInputError, match="no such firmware report"):
+    with pytest.raises(L1TInputError, match="no such l1t-firmware-report"):
         read_report(tmp_path / "none.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(L1TInputError, match="unreadable"):
+    with pytest.raises(L1TInputError, match="bad JSON"):
         read_report(tmp_path / "bad.json")
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(L1TInputError, match="JSON object"):

@@ -19,10 +19,9 @@ from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import iter_events, read_metadata
 from l1t.core.files import atomic_write
 
-from .evaluate import Evaluator, anomaly_scores
-from .inputs import from_events
+from .evaluate import DEFAULT_STEP, Evaluator, anomaly_scores
 from .menu import DEFAULT_MENU, Menu, load_menu
-from .rates import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+from .lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
 WP_NAMES = {1: ["Nominal"], 2: ["Loose", "Tight"], 3: ["Loose", "Nominal", "Tight"],
             4: ["VLoose", "Loose", "Tight", "VTight"],
@@ -30,7 +29,7 @@ WP_NAMES = {1: ["Nominal"], 2: ["Loose", "Tight"], 3: ["Loose", "Nominal", "Tigh
 
 
 def zero_bias_scores(model_dir: str | Path, paths: list[Path], score: str = "axo",
-                     step_size: int = 20_000) -> np.ndarray:
+                     step_size: int = DEFAULT_STEP) -> np.ndarray:
     """Scores of every zero-bias crossing (8 bytes per crossing are kept)."""
     out = []
     for path in paths:
@@ -105,12 +104,7 @@ def pure_efficiencies(menu: Menu, wps: list[dict], signal_paths: dict[str, list[
     idx_menu = [i for i, n in enumerate(menu.names) if n not in wp_names]
     rows = []
     for name, paths in signal_paths.items():
-        fired = []
-        for path in paths:
-            electron_id = bool(read_metadata(path))
-            for chunk in iter_events([path], 20_000):
-                fired.append(ev.margins(ev.prepare(chunk, from_events(chunk, electron_id))) >= 1.0)
-        f = np.concatenate(fired)
+        f = np.concatenate([c.fired() for c in ev.chunks(paths)])
         menu_any = f[:, idx_menu].any(axis=1)
         row = {"signal": name, "events": int(len(f)), "menu_efficiency": float(menu_any.mean())}
         for seed, j in zip(wp_names, idx_wp):
@@ -134,7 +128,7 @@ def tune(model_dir: str | Path, paths: list[Path], targets_khz, score: str = "ax
     model = str(Path(model_dir).resolve())
     top = 0.0
     for path in paths:
-        for chunk in iter_events([path], 20_000):
+        for chunk in iter_events([path], DEFAULT_STEP):
             top = max(top, float(np.max(anomaly_scores(model, chunk)[score], initial=0.0)))
     ref = max(top, 1e-6) / 3.0
     menu = Menu("tune", (Seed("AD", Condition(anomaly=(AnomalyCut(model, score, ref),))),))

@@ -41,7 +41,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from l1t.core.errors import L1TInputError
-from l1t.core.files import atomic_write
+from l1t.core.files import atomic_write, write_json
 
 from .evaluate import Evaluator
 from .inputs import from_events
@@ -333,3 +333,11 @@ def turn_on_table_text(results: Sequence[dict]) -> str:
                      f"{f(r['pt90_interp'], '8.1f')} {f(r['pt90_fit'], '7.1f')} "
                      f"{f(r['plateau'], '8.3f')}")
     return "\n".join(lines)
+
+
+def write_turn_ons(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``turn_ons.png`` (:func:`plot_turn_ons`) and ``turn_ons.json`` (the results, arrays
+    as lists) into ``out_dir``, each atomically; returns their paths."""
+    out = Path(out_dir)
+    return {"plot": plot_turn_ons(results, out / "turn_ons.png"),
+            "json": write_json(out / "turn_ons.json", list(results))}

@@ -14,10 +14,16 @@ the distribution of s × (its reference threshold), obtained from one evaluation
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import awkward as ak
 import numpy as np
 
-from .inputs import GT_INPUTS, Objects, TriggerInputs
+from l1t.datasets.formats import iter_events, read_metadata
+
+from .inputs import GT_INPUTS, Objects, TriggerInputs, from_events
 from .kernels import top_passing
 from .menu import Condition, Cross, Leg, Menu
 
@@ -35,6 +41,41 @@ def _and(result: np.ndarray | None, part: np.ndarray) -> np.ndarray:
     if result is None:
         return part
     return np.minimum(result, part, out=result)
+
+
+#: Crossings per chunk when a menu runs over files: bounds the memory (see :mod:`l1t.trigger.job`).
+DEFAULT_STEP = 20_000
+
+
+def has_electron_id(path: str | Path) -> bool:
+    """Whether the e/γ objects of a file carry the track-matched electron bit (``isEle``).
+
+    Files l1t writes do, and they are the ones carrying l1t metadata; foreign files (CMS
+    NanoAOD-style ntuples, ADC2021 h5) have neither, and their electron legs then take every L1EG
+    object, as photon legs do."""
+    return bool(read_metadata(path))
+
+
+@dataclass
+class MenuChunk:
+    """One chunk of a file with its trigger inputs; :meth:`margins` evaluates the menu on them.
+
+    Anomaly scores already in ``inputs.scores`` are used as they are (a caller may inject the
+    software or firmware outputs of a model); the missing ones are computed from ``events``."""
+
+    path: str
+    events: ak.Array
+    inputs: TriggerInputs
+    evaluator: "Evaluator"
+
+    def margins(self) -> np.ndarray:
+        """``(N, n_seeds)`` margins (fires iff >= 1)."""
+        ev = self.evaluator
+        return ev.margins(ev.prepare(self.events, self.inputs))
+
+    def fired(self) -> np.ndarray:
+        """``(N, n_seeds)`` unprescaled decisions."""
+        return self.margins() >= 1.0
 
 
 class Evaluator:
@@ -57,6 +98,15 @@ class Evaluator:
     def decisions(self, inputs: TriggerInputs) -> np.ndarray:
         return self.margins(inputs) >= 1.0
 
+    def chunks(self, paths: Iterable[str | Path], step_size: int = DEFAULT_STEP,
+               fmt: str = "auto", mapping=None) -> Iterator[MenuChunk]:
+        """The menu over files, one :class:`MenuChunk` of at most ``step_size`` crossings at a
+        time, file by file in order (each file's own electron-ID rule, :func:`has_electron_id`)."""
+        for path in paths:
+            electron_id = has_electron_id(path)
+            for events in iter_events([path], step_size, fmt, mapping):
+                yield MenuChunk(str(path), events, from_events(events, electron_id), self)
+
     @property
     def anomaly_scores(self) -> set[tuple[str, str]]:
         """(model directory, score) pairs the menu needs."""
@@ -66,16 +116,16 @@ class Evaluator:
         return out
 
     def prepare(self, events, inputs: TriggerInputs) -> TriggerInputs:
-        """Compute the anomaly scores the menu needs from ``events`` into ``inputs.scores``."""
+        """Compute the anomaly scores the menu needs and ``inputs.scores`` lacks from ``events``."""
         for model_dir, score in self.anomaly_scores:
-            inputs.scores[(model_dir, score)] = anomaly_scores(model_dir, events)[score]
+            if (model_dir, score) not in inputs.scores:
+                inputs.scores[(model_dir, score)] = anomaly_scores(model_dir, events)[score]
         return inputs
 
 
 def _collect_anomaly(cond: Condition, out: set) -> None:
-    out.update((a.model, a.score) for a in cond.anomaly)
-    for child in (*cond.all_of, *cond.any_of, *([cond.none_of] if cond.none_of else [])):
-        _collect_anomaly(child, out)
+    for c in cond.walk():
+        out.update((a.model, a.score) for a in c.anomaly)
 
 
 def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
@@ -88,11 +138,10 @@ def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
 
 
 def _count_depth(cond: Condition, depth: dict) -> None:
-    keys = [leg.cut_key() for leg in cond.legs]
-    for key in set(keys):
-        depth[key] = max(depth.get(key, 0), keys.count(key))
-    for child in (*cond.all_of, *cond.any_of, *([cond.none_of] if cond.none_of else [])):
-        _count_depth(child, depth)
+    for c in cond.walk():
+        keys = [leg.cut_key() for leg in c.legs]
+        for key in set(keys):
+            depth[key] = max(depth.get(key, 0), keys.count(key))
 
 
 def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:

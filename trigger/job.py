@@ -2,9 +2,9 @@
 
 Memory is bounded by one chunk whatever the input size: ``step_size`` crossings (default
 20,000) at pileup 200 peak at about 500 MB resident for the whole process (450 MB at 10,000,
-720 MB at 50,000; measured on 200,000 crossings). With a dask.distributed
-scheduler each file is one task; partial sums are added in file order, so the numbers are the same
-as the local path. Prescale counters run over the inputs in order: when a menu has prescales other
+720 MB at 50,000; measured on 200,000 crossings). Files are the tasks of
+:mod:`l1t.core.executor` (this process, local processes or a dask.distributed cluster); partial
+sums are added in file order, so the numbers are the same wherever they ran. Prescale counters run over the inputs in order: when a menu has prescales other
 than 0 and 1, a first pass counts each file's firings so that every file starts its counters
 where the previous one ended.
 """
@@ -16,16 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.datasets.formats import iter_events, read_metadata
+from l1t.core.executor import default_workers, map_tasks
+from l1t.datasets.formats import read_metadata
 from l1t.datasets.samples import SAMPLES
 
 from . import prescale
-from .evaluate import Evaluator
-from .inputs import from_events
+from .evaluate import DEFAULT_STEP, Evaluator
 from .menu import Menu
 from .rates import Group, Tally, scan_axes
 
-DEFAULT_STEP = 20_000
 #: Default pT-hat (GeV) above which weighted QCD replaces the zero-bias crossings.
 DEFAULT_STITCH_PTHAT = 30.0
 
@@ -56,12 +55,9 @@ def input_kind(path: Path) -> tuple[str, dict]:
 
 def count_fired(job: RateJob, path: str) -> np.ndarray:
     """Unprescaled firings per seed in one file (the first pass for prescale counters)."""
-    ev = Evaluator(job.menu)
     total = np.zeros(len(job.menu.seeds), np.int64)
-    electron_id = bool(read_metadata(path))
-    for chunk in iter_events([path], job.step_size, job.fmt, job.mapping):
-        inputs = ev.prepare(chunk, from_events(chunk, electron_id))
-        total += (ev.margins(inputs) >= 1.0).sum(axis=0)
+    for c in Evaluator(job.menu).chunks([path], job.step_size, job.fmt, job.mapping):
+        total += c.fired().sum(axis=0)
     return total
 
 
@@ -69,18 +65,14 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
                  ) -> tuple[dict[float, Group], np.ndarray]:
     """Partial sums of one file per pileup value, and its unprescaled firings per seed."""
     menu = job.menu
-    ev = Evaluator(menu)
-    units = prescale.prescale_units([s.prescale for s in menu.seeds])
+    counters = prescale.PrescaleCounters.of(menu, counts_before)
+    start = counters.fired.copy()
     refs, steps = scan_axes(menu)
-    before = np.zeros(len(menu.seeds), np.int64) if counts_before is None else counts_before.copy()
-    start = before.copy()
     groups: dict[float, Group] = {}
-    electron_id = bool(read_metadata(path))
-    for chunk in iter_events([path], job.step_size, job.fmt, job.mapping):
-        margins = ev.margins(ev.prepare(chunk, from_events(chunk, electron_id)))
+    for c in Evaluator(menu).chunks([path], job.step_size, job.fmt, job.mapping):
+        chunk, margins = c.events, c.margins()
         fired = margins >= 1.0
-        kept = prescale.apply(fired, units, before)
-        before += fired.sum(axis=0)
+        kept = counters.apply(fired)
         mu = np.rint(np.asarray(chunk.mu, np.float64))
         weight = np.asarray(chunk.weight, np.float64)
         sigma = np.asarray(chunk.sigma_mb, np.float64)
@@ -106,7 +98,7 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
     if job.sigma_inel_mb:
         for g in groups.values():
             g.sigma_inel_mb = job.sigma_inel_mb
-    return groups, before - start
+    return groups, counters.fired - start
 
 
 def run(job: RateJob, paths: list[Path], scheduler: str | None = None,
@@ -139,27 +131,25 @@ def run(job: RateJob, paths: list[Path], scheduler: str | None = None,
 
 
 def _map(job, paths, kinds, two_passes, scheduler, workers, progress):
+    """Per file its groups, in file order. In one process the prescale counters run on from file
+    to file; elsewhere (``workers`` > 1, a ``scheduler``) a first pass counts each file's firings
+    so that every file starts its counters where the previous one ends."""
     from tqdm import tqdm
 
     n = len(paths)
-    if scheduler or workers:
-        from dask.distributed import Client, LocalCluster
-
-        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                       processes=True, dashboard_address=None)
-        with Client(scheduler or cluster) as client:
-            starts = [None] * n
-            if two_passes:
-                counts = client.gather(client.map(count_fired, [job] * n, paths, pure=False))
-                starts = list(np.cumsum([np.zeros_like(counts[0])] + counts[:-1], axis=0))
-            futures = client.map(process_file, [job] * n, paths, kinds, starts, pure=False)
-            out = [f.result()[0] for f in tqdm(futures, desc="rates", disable=not progress)]
-        if cluster is not None:
-            cluster.close()
-        return out
-    out, before = [], None
-    for path, kind in tqdm(list(zip(paths, kinds)), desc="rates", disable=not progress):
-        groups, fired = process_file(job, path, kind, before)
-        before = fired if before is None else before + fired
-        out.append(groups)
-    return out
+    with tqdm(total=n, desc="rates", disable=not progress) as bar:
+        if scheduler is None and min(workers or default_workers(), n) <= 1:
+            out, before = [], None
+            for path, kind in zip(paths, kinds):
+                groups, fired = process_file(job, path, kind, before)
+                before = fired if before is None else before + fired
+                out.append(groups)
+                bar.update()
+            return out
+        starts = [None] * n
+        if two_passes:
+            counts = map_tasks(count_fired, [(job, p) for p in paths], workers, scheduler)
+            starts = list(np.cumsum([np.zeros_like(counts[0])] + counts[:-1], axis=0))
+        results = map_tasks(process_file, list(zip([job] * n, paths, kinds, starts)), workers,
+                            scheduler, progress=lambda _: bar.update())
+    return [groups for groups, _ in results]

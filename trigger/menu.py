@@ -22,14 +22,13 @@ the field.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from l1t.core.checks import Checker
 from l1t.core.errors import L1TInputError
+from l1t.core.yamlio import load_yaml, parse_yaml
 from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
-from l1t.core.yamlio import _Loader, _Map  # noqa: F401 (_Map: the mapping type it builds)
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
 
@@ -96,6 +95,17 @@ class Condition:
     any_of: tuple["Condition", ...] = ()
     none_of: "Condition | None" = None
 
+    @property
+    def children(self) -> tuple["Condition", ...]:
+        """The conditions directly inside this one: ``and``, then ``or``, then ``not``."""
+        return (*self.all_of, *self.any_of, *((self.none_of,) if self.none_of else ()))
+
+    def walk(self):
+        """This condition and every condition inside it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
     def thresholds(self) -> list[float]:
         """All thresholds, depth first (the first is the seed's reference threshold)."""
         out = [leg.pt for leg in self.legs] + [s.min for s in self.sums] + \
@@ -161,23 +171,17 @@ class Menu:
 
 
 def load_menu(path: str | Path | None = None) -> Menu:
-    """Load and check a menu file (default: the seed lecture's menu)."""
+    """Load and check a menu file (default: ``trigger/menus/lecture.yaml``)."""
     path = Path(path) if path is not None else DEFAULT_MENU
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise L1TInputError(path, f"cannot read menu ({err.strerror})") from None
-    return parse_menu(text, source=str(path))
+    return _menu_from(load_yaml(path, "menu"), str(path))
 
 
 def parse_menu(text: str, source: str = "menu") -> Menu:
-    loader_cls = type("_SourceLoader", (_Loader,), {"source": source})
-    try:
-        data = yaml.load(text, Loader=loader_cls)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise L1TInputError(source, f"{where}bad YAML ({getattr(err, 'problem', err)})") from None
+    """Parse and check menu YAML text; ``source`` names the file in errors and anchors model paths."""
+    return _menu_from(parse_yaml(text, source), source)
+
+
+def _menu_from(data, source: str) -> Menu:
     p = _Parser(source)
     if not isinstance(data, dict):
         raise L1TInputError(source, "line 1: a menu is a mapping with 'seeds'", "seeds")
@@ -193,11 +197,7 @@ def parse_menu(text: str, source: str = "menu") -> Menu:
             p.fail(seeds_map, name, "seed names are non-empty strings", where)
         if not isinstance(body, dict):
             p.fail(seeds_map, name, "a seed is a mapping (legs, sums, ...)", where)
-        prescale = body.get("prescale", 1)
-        if isinstance(prescale, bool) or not isinstance(prescale, (int, float)) \
-                or not prescale >= 0 or prescale != prescale:
-            p.fail(body, "prescale", f"prescale must be a number >= 0, got {prescale!r}",
-                   f"{where}.prescale")
+        prescale = p.number(body, "prescale", where) if "prescale" in body else 1.0
         if prescale not in (0, 1) and abs(round(prescale * 100) - prescale * 100) > 1e-6:
             p.fail(body, "prescale", "prescales have at most two decimals", f"{where}.prescale")
         if 0 < prescale < 1:
@@ -208,41 +208,8 @@ def parse_menu(text: str, source: str = "menu") -> Menu:
     return Menu(str(data.get("name", Path(source).stem)), tuple(seeds), source)
 
 
-class _Parser:
-    def __init__(self, source: str):
-        self.source = source
-
-    @staticmethod
-    def line(mapping, key) -> int:
-        lines = getattr(mapping, "lines", {})
-        return lines.get(key, getattr(mapping, "line", 0))
-
-    def fail(self, mapping, key, problem: str, field: str):
-        raise L1TInputError(self.source, f"line {self.line(mapping, key)}: {problem}", field)
-
-    def keys(self, mapping, allowed: set, where: str):
-        for k in mapping:
-            if k not in allowed:
-                self.fail(mapping, k, f"unknown field {k!r} (allowed: {', '.join(sorted(allowed))})",
-                          f"{where}.{k}".lstrip("."))
-
-    def number(self, mapping, key, where, minimum=0.0, integer=False):
-        v = mapping[key]
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v \
-            and abs(v) != float("inf")
-        if not ok or v < minimum or (integer and int(v) != v):
-            kind = "an integer" if integer else "a number"
-            self.fail(mapping, key, f"{key} must be {kind} >= {minimum:g}, got {v!r}", f"{where}.{key}")
-        return int(v) if integer else float(v)
-
-    def window(self, mapping, key, where):
-        v = mapping[key]
-        if not (isinstance(v, list) and len(v) == 2
-                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-                and 0 <= v[0] <= v[1]):
-            self.fail(mapping, key, f"{key} must be [min, max] with 0 <= min <= max, got {v!r}",
-                      f"{where}.{key}")
-        return (float(v[0]), float(v[1]))
+class _Parser(Checker):
+    """The menu grammar on top of the shared field checks."""
 
     def condition(self, mapping, where, line=0, extra=()) -> Condition:
         if not isinstance(mapping, dict):
@@ -270,12 +237,6 @@ class _Parser:
         none_of = (self.condition(mapping["not"], f"{where}.not", self.line(mapping, "not"))
                    if "not" in mapping else None)
         return Condition(legs, cross, sums, anomaly, all_of, any_of, none_of)
-
-    def listof(self, mapping, key, where) -> list:
-        v = mapping.get(key, [])
-        if not isinstance(v, list) or (key in mapping and not v):
-            self.fail(mapping, key, f"{key} must be a non-empty list", f"{where}.{key}")
-        return v
 
     def leg(self, x, parent, where) -> Leg:
         if not isinstance(x, dict):

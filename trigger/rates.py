@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LHC_REVOLUTION_KHZ = 11.2456
-DEFAULT_BUNCHES = 2808
+from .lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+
 SCAN_BINS = 2000
 SCAN_LSB = 0.5  # GeV: thresholds are hardware words in 0.5 GeV steps
 LOW_STATISTICS = 10

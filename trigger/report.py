@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
-from l1t.core.files import atomic_write
+from l1t.core.files import JsonContract, atomic_write
 
 
 def rate_table_text(summary: dict) -> str:
@@ -37,6 +36,15 @@ def rate_table_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+#: ``rates.json``: everything :func:`l1t.trigger.rates.summarize` returns.
+RATES_CONTRACT = JsonContract("l1t-rates", 1)
+
+
+def read_rates(path: str | Path) -> dict:
+    """Read a ``rates.json`` written by :func:`write_rates` (format and version checked)."""
+    return RATES_CONTRACT.read(path)
+
+
 def write_rates(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write ``rates.csv`` (seed,rate_khz,rate_err_khz,pure_rate_khz + TOTAL), ``rates.json`` and
     the plots, each atomically. Returns the paths."""
@@ -55,7 +63,7 @@ def write_rates(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     scans_png, overlap_png = _plot_scans(summary), _plot_overlap(summary)
     pileup_png = _plot_pileup(summary) if len(summary["pileup"]) >= 2 else None
     atomic_write(paths["csv"], lambda p: Path(p).write_text(buf.getvalue()))
-    atomic_write(paths["json"], lambda p: Path(p).write_text(json.dumps(summary, indent=1)))
+    RATES_CONTRACT.write(paths["json"], summary)
     atomic_write(paths["scans"], lambda p: Path(p).write_bytes(scans_png))
     atomic_write(paths["overlap"], lambda p: Path(p).write_bytes(overlap_png))
     if pileup_png is not None:

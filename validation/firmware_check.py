@@ -12,19 +12,22 @@ resources) is written to ``DIR/firmware.json``, the file the trigger pipeline re
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.core.files import atomic_write
+from l1t.core.files import JsonContract
 from l1t.firmware import ir
 from l1t.firmware.backend import get_backend
 from l1t.firmware.compare import compare
 from l1t.firmware.report import report_of, write_report
 from l1t.models.fixedpoint import FixedType
+
+
+#: ``check.json``: the pairwise comparison of a model's implementations.
+CHECK_CONTRACT = JsonContract("l1t-firmware-check", 1)
 
 
 def load_model(path: str | Path):
@@ -122,15 +125,21 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
         summary["firmware_report"], summary["firmware_report_missing"] = None, err.problem
     else:
         summary["firmware_report"] = str(write_report(report, out / "firmware.json"))
-    atomic_write(out / "check.json",
-                 lambda p: Path(p).write_text(json.dumps(summary, indent=1, default=str)))
+    summary = CHECK_CONTRACT.tag(summary)
+    CHECK_CONTRACT.write(out / "check.json", summary)
     return summary
+
+
+def read_check(path: str | Path) -> dict:
+    """Read a ``check.json`` written by :func:`firmware_check` (format and version checked)."""
+    return CHECK_CONTRACT.read(path)
 
 
 def check_table_text(summary: dict) -> str:
     """The comparison table of a :func:`firmware_check` summary: events and types, then one row
     per pair (mismatched events, max |diff| in LSB of the output type) and the latency figures of
-    every backend that has them (clocks of ``clock_ns``, initiation interval)."""
+    every backend that has them (clocks of ``clock_ns``, initiation interval; the others say why
+    not in ``check.json``)."""
     lines = [f"{summary['events']} events on {summary['input_precision']}; outputs "
              + ", ".join(f"{k}: {v}" for k, v in summary["outputs"].items()),
              f"{'pair':28s} {'mismatched events':>18s} {'max |diff| [LSB]':>17s}"]
@@ -138,9 +147,7 @@ def check_table_text(summary: dict) -> str:
         lines.append(f"{pair:28s} {r['mismatched_events']:18d} {r['max_abs_diff_lsb']:17g}")
     for name, rep in summary["backends"].items():
         lat = rep.get("latency_cycles")
-        if isinstance(lat, (int, float)):
+        if isinstance(lat, (int, float)):     # only backends that know it (RTL, synthesised HLS)
             lines.append(f"{name}: latency {lat} clocks at {rep.get('clock_ns')} ns, "
                          f"II {rep.get('initiation_interval')}")
-        elif lat is not None:
-            lines.append(f"{name}: latency {lat}")
     return "\n".join(lines)

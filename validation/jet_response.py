@@ -18,7 +18,6 @@ response is a property of the jets, and the pT-hat-biased QCD weights would only
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +26,7 @@ import awkward as ak
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.core.files import atomic_write
+from l1t.core.files import atomic_write, write_json
 from l1t.datasets.inputs import expand_inputs, iter_inputs, read_inputs
 from l1t.trigger.efficiency import clopper_pearson
 
@@ -284,8 +283,7 @@ def jet_response(inputs, out_dir, min_gen_pt: float = 30.0, max_dr: float = 0.4,
                "gen_jets": n_jets, "matched": n_matched,
                "rows": [{k: _json_value(v) for k, v in r.items()} for r in rows]}
     table = atomic_write(out / "jet_response.csv", lambda tmp: _write_csv(rows, tmp))
-    jpath = atomic_write(out / "jet_response.json", lambda tmp: tmp.write_text(
-        json.dumps(summary, indent=1, allow_nan=False) + "\n"))
+    jpath = write_json(out / "jet_response.json", summary)
     plot = atomic_write(out / "jet_response.png", lambda tmp: _write_plot(rows, tmp, title))
     return {"table": table, "json": jpath, "plot": plot, "table_text": table_text, "rows": rows,
             "events": n_events, "mean_pileup": mu, "gen_jets": n_jets, "matched": n_matched}

@@ -28,7 +28,6 @@ same crossings), and where its outputs go in :class:`~l1t.trigger.inputs.Trigger
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,17 +37,17 @@ from typing import Protocol
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.datasets.formats import iter_events, read_metadata
-from l1t.core.files import atomic_write, write_json
+from l1t.core.files import JsonContract, atomic_write
 from l1t.datasets.inputs import expand_inputs
 from l1t.firmware.compare import compare
 from l1t.models.fixedpoint import FixedType
+from l1t.firmware.report import read_report
 from l1t.trigger import prescale
 from l1t.trigger.evaluate import Evaluator
-from l1t.trigger.inputs import TriggerInputs, from_events
+from l1t.trigger.inputs import TriggerInputs
 from l1t.trigger.job import input_kind
 from l1t.trigger.menu import Condition, Menu, load_menu
-from l1t.trigger.rates import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
 from .firmware_check import firmware_check
 
@@ -127,6 +126,9 @@ def _anomaly_inject(inputs: TriggerInputs, model_dir: str, values: dict[str, np.
         inputs.scores[(model_dir, score)] = v
 
 
+#: ``validate.json``: per model its check, flips and rate impact, and the menu totals.
+VALIDATE_CONTRACT = JsonContract("l1t-validate", 1)
+
 KINDS: dict[str, DeployableKind] = {
     "anomaly": DeployableKind(
         "anomaly", lambda c: [(a.model, a.score, a.min) for a in c.anomaly], _AnomalyDeployed,
@@ -134,18 +136,12 @@ KINDS: dict[str, DeployableKind] = {
 }
 
 
-def _walk(cond: Condition):
-    yield cond
-    for child in (*cond.all_of, *cond.any_of, *([cond.none_of] if cond.none_of else [])):
-        yield from _walk(child)
-
-
 def deployable_models(menu: Menu) -> dict[tuple[str, str], dict[int, list[tuple[str, float]]]]:
     """``(kind, model_dir)`` → ``{seed index: [(output, threshold), …]}`` for every model the
     menu cuts on (in menu order)."""
     out: dict[tuple[str, str], dict[int, list[tuple[str, float]]]] = {}
     for j, seed in enumerate(menu.seeds):
-        for cond in _walk(seed.condition):
+        for cond in seed.condition.walk():
             for kind in KINDS.values():
                 for model_dir, output, threshold in kind.cuts(cond):
                     out.setdefault((kind.name, model_dir), {}).setdefault(j, []).append(
@@ -322,37 +318,30 @@ def validate(menu_path: str | Path, inputs: list[str | Path], out_dir: str | Pat
 
     scale = bunches * LHC_REVOLUTION_KHZ
     ev = Evaluator(menu)
-    units = prescale.prescale_units([s.prescale for s in menu.seeds])
-    before_sw = np.zeros(len(menu.seeds), np.int64)
-    before_fw = np.zeros(len(menu.seeds), np.int64)
+    counters_sw, counters_fw = prescale.PrescaleCounters.of(menu), prescale.PrescaleCounters.of(menu)
     seeds_total = _Counts.zeros(len(menu.seeds))
     any_total = _Counts.zeros(1)
     n = 0
-    for path in files:
-        electron_id = bool(read_metadata(path))
-        for chunk in iter_events([path], step_size):
-            trig = from_events(chunk, electron_id)
-            outs = [r.deployed.outputs(chunk) for r in runs]
-            for r, o in zip(runs, outs):
-                r.add_differences(o)
-                r.kind.inject(trig, r.model_dir, o.software)
-            fired_sw = ev.margins(trig) >= 1.0
-            # One model at a time in firmware (the others in software): its own flips.
-            for r, o in zip(runs, outs):
-                sw = fired_sw[:, r.seed_index]
-                r.kind.inject(trig, r.model_dir, o.firmware)
-                r.counts.add(sw, r.evaluator.margins(trig) >= 1.0)
-                r.kind.inject(trig, r.model_dir, o.software)
-            for r, o in zip(runs, outs):
-                r.kind.inject(trig, r.model_dir, o.firmware)
-            fired_fw = ev.margins(trig) >= 1.0
-            seeds_total.add(fired_sw, fired_fw)
-            kept_sw = prescale.apply(fired_sw, units, before_sw)
-            kept_fw = prescale.apply(fired_fw, units, before_fw)
-            before_sw += fired_sw.sum(axis=0)
-            before_fw += fired_fw.sum(axis=0)
-            any_total.add(kept_sw.any(axis=1, keepdims=True), kept_fw.any(axis=1, keepdims=True))
-            n += trig.n
+    for c in ev.chunks(files, step_size):
+        chunk, trig = c.events, c.inputs
+        outs = [r.deployed.outputs(chunk) for r in runs]
+        for r, o in zip(runs, outs):
+            r.add_differences(o)
+            r.kind.inject(trig, r.model_dir, o.software)
+        fired_sw = ev.margins(trig) >= 1.0
+        # One model at a time in firmware (the others in software): its own flips.
+        for r, o in zip(runs, outs):
+            sw = fired_sw[:, r.seed_index]
+            r.kind.inject(trig, r.model_dir, o.firmware)
+            r.counts.add(sw, r.evaluator.margins(trig) >= 1.0)
+            r.kind.inject(trig, r.model_dir, o.software)
+        for r, o in zip(runs, outs):
+            r.kind.inject(trig, r.model_dir, o.firmware)
+        fired_fw = ev.margins(trig) >= 1.0
+        seeds_total.add(fired_sw, fired_fw)
+        kept_sw, kept_fw = counters_sw.apply(fired_sw), counters_fw.apply(fired_fw)
+        any_total.add(kept_sw.any(axis=1, keepdims=True), kept_fw.any(axis=1, keepdims=True))
+        n += trig.n
     if n == 0:
         raise L1TInputError(", ".join(map(str, files)), "no crossings in the inputs")
 
@@ -398,16 +387,21 @@ def validate(menu_path: str | Path, inputs: list[str | Path], out_dir: str | Pat
                        for j, s in enumerate(menu.seeds)
                        if seeds_total.software[j] or seeds_total.firmware[j]],
     }
-    write_json(out / "validate.json", summary)
+    summary = VALIDATE_CONTRACT.tag(summary)
+    VALIDATE_CONTRACT.write(out / "validate.json", summary)
     return summary
 
+
+def read_validate(path: str | Path) -> dict:
+    """Read a ``validate.json`` written by :func:`validate` (format and version checked)."""
+    return VALIDATE_CONTRACT.read(path)
 
 
 def _hardware(check: dict) -> dict | None:
     path = check.get("firmware_report")
     if not path:
         return None
-    rep = json.loads(Path(path).read_text())
+    rep = read_report(path)
     return {k: rep.get(k) for k in ("backend", "latency_cycles", "clock_ns", "latency_ns",
                                     "initiation_interval", "resources")}
 

@@ -6,6 +6,7 @@ renamed when complete, so an error never leaves a partial file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -59,10 +60,23 @@ def _json_default(x):
     return str(x)
 
 
+def _finite(x):
+    """``x`` with NaN and ±inf floats replaced by ``None`` (JSON has no such numbers)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
 def write_json(path: PathLike, data) -> Path:
     """Write ``data`` as indented JSON, atomically (:func:`atomic_write`); numpy values become
-    plain numbers and lists, other unknown objects their ``str``."""
-    text = json.dumps(data, indent=1, default=_json_default)
+    plain numbers and lists, NaN and ±inf (an undefined figure) ``null``, other unknown objects
+    their ``str``. Every JSON file l1t writes goes through here."""
+    plain = json.loads(json.dumps(data, default=_json_default))   # numpy → Python first
+    text = json.dumps(_finite(plain), indent=1, allow_nan=False) + "\n"
     return atomic_write(path, lambda p: Path(p).write_text(text))
 
 
@@ -80,11 +94,15 @@ class JsonContract:
 
     format: str
     version: int
+    #: the oldest version the reader still reads (default: only the current one)
+    oldest: int | None = None
+    #: the key holding the version (``model.json`` keeps its historical ``version``)
+    version_key: str = "format_version"
 
     def tag(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """``data`` with this contract's ``format`` and ``format_version`` first."""
-        body = {k: v for k, v in data.items() if k not in ("format", "format_version")}
-        return {"format": self.format, "format_version": self.version, **body}
+        """``data`` with this contract's ``format`` and version first."""
+        body = {k: v for k, v in data.items() if k not in ("format", self.version_key)}
+        return {"format": self.format, self.version_key: self.version, **body}
 
     def write(self, path: PathLike, data: Mapping[str, Any]) -> Path:
         """Write ``data`` tagged with the format and version (:func:`write_json`)."""
@@ -101,11 +119,15 @@ class JsonContract:
         if data.get("format") != self.format:
             raise L1TInputError(source, f"format is {data.get('format')!r}, expected "
                                 f"{self.format!r}", "format")
-        version = data.get("format_version")
-        if version != self.version:
-            raise L1TInputError(source, f"format_version {version!r} is not the version this "
-                                f"l1t reads ({self.version}); write the file again with this "
-                                "l1t", "format_version")
+        version = data.get(self.version_key)
+        oldest = self.version if self.oldest is None else self.oldest
+        if isinstance(version, bool) or not isinstance(version, int) \
+                or not oldest <= version <= self.version:
+            readable = (f"{self.version}" if oldest == self.version
+                        else f"{oldest} to {self.version}")
+            raise L1TInputError(source, f"{self.version_key} {version!r} is not a version this "
+                                f"l1t reads ({readable}); write the file again with this l1t",
+                                self.version_key)
         return data
 
 

@@ -1,10 +1,12 @@
 """YAML read with the line of every key, for error messages that point into the file.
 
-Shared by the menu (``trigger/menu.py``) and the pipeline (``trigger/pipeline.py``) readers:
+Shared by the menu (``trigger/menu.py``) and the pipeline (``trigger/stream/pipeline/``) readers:
 mappings come back as :class:`_Map` (a ``dict`` with ``.line`` and ``.lines[key]``), duplicate
 keys are refused, and bad YAML becomes :class:`~l1t.core.errors.L1TInputError` with its line.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import yaml
 
@@ -48,6 +50,17 @@ def parse_yaml(text: str, source: str):
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         raise L1TInputError(source, f"{where}bad YAML ({getattr(err, 'problem', err)})") from None
+
+
+def load_yaml(path: str | Path, what: str):
+    """Read and parse a YAML file (:func:`parse_yaml`); an unreadable file is an
+    ``L1TInputError`` saying it cannot read the ``what`` (menu, pipeline)."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise L1TInputError(path, f"cannot read {what} ({reason})") from None
+    return parse_yaml(text, str(path))
 
 
 def line_of(mapping, key=None) -> int:

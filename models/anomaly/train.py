@@ -43,7 +43,8 @@ def train_vae(data_dir: str | Path, out_dir: str | Path, cfg: VAEConfig,
         if (Path(data_dir) / name).exists():
             signals[name] = model.scores(anomaly_data.signal(data_dir, name))
     rows = evaluate(bkg_scores, signals)
-    meta = {"training": {"data": str(data_dir), "background_mix": mix,
+    meta = {"training": {"data": str(data_dir), "requested_events": n_events,
+                         "background_mix": mix,
                          "train_events": int(len(train_w) - n_val), "validation_events": n_val,
                          "test_events": int(len(test_w)), "seed": cfg.seed,
                          "history": history, "seconds": round(time.perf_counter() - t0, 1)},
@@ -140,3 +141,39 @@ def scan_table_text(result: dict) -> str:
     for r in result["sparsity"]:
         lines.append(f"{r['sparsity']:8.2f} {r['measured_sparsity']:9.3f} {100 * r['value']:7.2f}%")
     return "\n".join(lines)
+
+
+def held_out_background(model: AnomalyModel, source: str | Path,
+                        data_dir: str | Path | None = None) -> np.ndarray:
+    """The background test crossings ``(N, 57)`` a saved model was evaluated on when trained:
+    the mix rebuilt from its record (data directory, requested events, seed) and its second half.
+    ``source`` names the model in errors; ``data_dir`` replaces the recorded directory (the same
+    productions moved elsewhere). Data that no longer give the recorded split are an
+    :class:`L1TInputError`."""
+    from l1t.core.errors import L1TInputError
+
+    t = model.meta.get("training")
+    if not isinstance(t, dict) or "seed" not in t or "test_events" not in t:
+        raise L1TInputError(source, "the model's record has no training split (train it with "
+                            "l1t train)", "training")
+    data = Path(data_dir) if data_dir is not None else Path(t["data"])
+    words, _, _ = anomaly_data.background(data, t.get("requested_events"), seed=t["seed"])
+    test = words[len(words) // 2:]
+    if len(test) != t["test_events"]:
+        raise L1TInputError(data, f"gives {len(test)} background test crossings, the model "
+                            f"{source} was evaluated on {t['test_events']}: not the data it was "
+                            "trained on", "training.test_events")
+    return test
+
+
+def evaluate_saved(model_dir: str | Path, data_dir: str | Path | None = None
+                   ) -> tuple[AnomalyModel, list[dict], int]:
+    """A saved model, its efficiency rows (:func:`evaluate`) on its own held-out background and
+    on every signal production of the data directory (default: the one it was trained on), and
+    the number of background test crossings."""
+    model = AnomalyModel.load(model_dir)
+    test = held_out_background(model, model_dir, data_dir)
+    data = Path(data_dir) if data_dir is not None else Path(model.meta["training"]["data"])
+    signals = {n: model.scores(anomaly_data.signal(data, n)) for n in anomaly_data.SIGNALS
+               if (data / n).exists()}
+    return model, evaluate(model.scores(test), signals), len(test)

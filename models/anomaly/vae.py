@@ -7,7 +7,7 @@ divergence to N(0, 1) (summed over the latent dimensions). Anomaly scores from t
 (what runs in firmware):
 
 - ``axo``: Σ μ²  (AXOL1TL),
-- ``rz``:  Σ μ² / σ²  (the seed lecture's R_z),
+- ``rz``:  Σ μ² / σ²  (the R_z of the lecture on ML in the L1 trigger that l1t follows),
 - ``kl``:  ½ Σ (μ² + σ² − 1 − log σ²)  (the KL term).
 
 With ``bits`` set the encoder is quantization-aware (QKeras): weights and biases
@@ -26,7 +26,6 @@ learning rate, so that the quantized encoder stays near the float optimum instea
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,11 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from l1t.core.errors import L1TInputError
+from l1t.core.files import JsonContract, atomic_write
 
 from .inputs import N_FEATURES, InputScaling
 
 MODEL_FORMAT = "l1t-vae-anomaly"
 MODEL_VERSION = 2
+#: ``model.json``: reads versions 1 (before the reconstruction/angle-weight settings) and 2.
+MODEL_CONTRACT = JsonContract(MODEL_FORMAT, MODEL_VERSION, oldest=1, version_key="version")
 SCORES = {"axo": "sum(mu^2) (AXOL1TL)", "rz": "sum(mu^2 / sigma^2) (R_z)",
           "kl": "0.5 * sum(mu^2 + sigma^2 - 1 - log sigma^2)"}
 
@@ -160,20 +162,16 @@ class AnomalyModel:
 
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         """Write ``encoder.h5`` and ``model.json`` into ``out_dir`` (each atomically)."""
-        from l1t.core.files import atomic_write
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "encoder.h5", lambda p: self.encoder.save(str(p), save_format="h5"))
-        meta = {"format": MODEL_FORMAT, "version": MODEL_VERSION,
-                "architecture": {"inputs": N_FEATURES, "hidden": list(self.config.hidden),
+        meta = {"architecture": {"inputs": N_FEATURES, "hidden": list(self.config.hidden),
                                  "latent": self.config.latent},
                 "config": asdict(self.config), "quantization": self.quantization,
                 "input_scaling": self.scaling.to_dict(), "scores": SCORES,
                 "default_score": "axo", **self.meta, **(extra or {})}
-        self.meta = {k: v for k, v in meta.items()}
-        atomic_write(out / "model.json",
-                     lambda p: Path(p).write_text(json.dumps(meta, indent=1, default=_plain)))
+        self.meta = MODEL_CONTRACT.tag(meta)
+        MODEL_CONTRACT.write(out / "model.json", self.meta)
         return out
 
     @classmethod
@@ -181,23 +179,12 @@ class AnomalyModel:
         """Load a saved model; a missing or malformed file is an :class:`L1TInputError`."""
         d = Path(model_dir)
         path = d / "model.json"
-        try:
-            meta = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise L1TInputError(path, "no model.json: not an l1t anomaly model directory") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise L1TInputError(path, f"corrupt JSON ({err})") from None
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise L1TInputError(path, f"format is {found!r}, expected {MODEL_FORMAT!r}", "format")
-        if not isinstance(meta.get("version", 0), int):
-            raise L1TInputError(path, f"version {meta['version']!r} is not an integer", "version")
-        if meta.get("version", 0) > MODEL_VERSION:
-            raise L1TInputError(path, f"model version {meta['version']} is newer than this l1t "
-                                f"({MODEL_VERSION})", "version")
+        if not path.exists():
+            raise L1TInputError(path, "no model.json: not an l1t anomaly model directory")
+        meta = MODEL_CONTRACT.read(path)
         try:
             old = ({"reconstruction": "mean", "angle_weight": 1.0, "qat_lr_scale": 1.0}
-                   if meta.get("version", 1) < 2 else {})          # version-1 training defaults
+                   if meta["version"] < 2 else {})          # version-1 training defaults
             cfg = VAEConfig(**{**old, **meta["config"], "hidden": tuple(meta["config"]["hidden"])})
             scaling = InputScaling.from_dict(meta["input_scaling"])
         except (KeyError, TypeError) as err:
@@ -215,14 +202,6 @@ class AnomalyModel:
             raise L1TInputError(h5, f"cannot load the encoder ({str(err).splitlines()[0][:200]})") \
                 from None
         return cls(encoder, scaling, cfg, meta)
-
-
-def _plain(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(type(x).__name__)
 
 
 def train(train_words: np.ndarray, cfg: VAEConfig, val_words: np.ndarray | None = None,

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from l1t.core.errors import L1TInputError
-from l1t.datasets.formats import iter_events, read_metadata
+from l1t.datasets.formats import read_metadata
 
 from ..evaluate import Evaluator
-from ..inputs import from_events
 from ..menu import Menu
 
 
@@ -61,11 +60,10 @@ class EventPool:
             if sample not in (None, "minbias"):
                 raise L1TInputError(path, f"the stream draws zero-bias crossings; this file "
                                     f"holds {sample!r}", "sample")
-            for chunk in iter_events([path], step_size):
-                fired = ev.margins(ev.prepare(chunk, from_events(chunk, bool(meta)))) >= 1.0
-                bits_all.append(pack(fired))
-                n_all.append(np.asarray(chunk.n_interactions, np.int64))
-                mus.append(np.asarray(chunk.mu, np.float64))
+            for c in ev.chunks([path], step_size):
+                bits_all.append(pack(c.fired()))
+                n_all.append(np.asarray(c.events.n_interactions, np.int64))
+                mus.append(np.asarray(c.events.mu, np.float64))
         n = np.concatenate(n_all) if n_all else np.zeros(0, np.int64)
         if len(n) == 0:
             raise L1TInputError(paths[0], "no crossings in the inputs")

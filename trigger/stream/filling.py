@@ -1,6 +1,6 @@
 """LHC filling schemes: which of the 3564 bunch slots of an orbit hold colliding bunches.
 
-An orbit is 3564 slots of 25 ns (the LHC revolution frequency is 11.2456 kHz, so 40.079 MHz of
+An orbit is 3564 slots of 24.95 ns (:mod:`l1t.trigger.lhc`; the LHC revolution frequency is 11.2456 kHz, so 40.079 MHz of
 bunch crossings); CMS numbers the slots BX 1 … 3564. The trigger processes every slot; only
 colliding slots carry pp interactions.
 
@@ -13,7 +13,7 @@ injection kickers and the abort gap::
 
 (b: a filled slot, e: an empty one; the last 119 slots are the abort gap). A filling-scheme file
 lists the colliding slots, one BX number (1 … 3564) or range ``a-b`` per line or separated by
-commas, ``#`` starting a comment — e.g. ``trigger/filling_schemes/nominal_2808.txt``.
+commas, ``#`` starting a comment — e.g. ``trigger/stream/filling_schemes/nominal_2808.txt``.
 """
 from __future__ import annotations
 
@@ -25,11 +25,7 @@ import numpy as np
 
 from l1t.core.errors import L1TInputError
 
-from ..rates import LHC_REVOLUTION_KHZ
-
-BX_PER_ORBIT = 3564
-BX_NS = 1.0e6 / (LHC_REVOLUTION_KHZ * BX_PER_ORBIT)   #: 24.95 ns between bunch slots
-ORBIT_US = 1.0e3 / LHC_REVOLUTION_KHZ                  #: 88.92 µs
+from ..lhc import BX_PER_ORBIT, DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 #: The nominal scheme as a file (the format of :func:`parse_filling_scheme`).
 NOMINAL_FILE = Path(__file__).with_name("filling_schemes") / "nominal_2808.txt"
 
@@ -86,7 +82,9 @@ def nominal_25ns() -> FillingScheme:
         return batch * n_batches + [False] * gap
     block = group(3, 30) * 2 + group(4, 31)
     last = group(3, 30) * 3 + [False] * 81
-    return FillingScheme(np.array(block * 3 + last), "nominal 25 ns, 2808 bunches")
+    scheme = FillingScheme(np.array(block * 3 + last), f"nominal 25 ns, {DEFAULT_BUNCHES} bunches")
+    assert scheme.n_bunches == DEFAULT_BUNCHES
+    return scheme
 
 
 def single_trains(n_bunches: int, train: int = 72, gap: int = 8) -> FillingScheme:

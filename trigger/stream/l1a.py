@@ -1,6 +1,6 @@
 """L1-accept distribution: trigger rules, then the readout derandomizer, on a 40 MHz request stream.
 
-The bunch-crossing stream (``trigger/stream.py``) decides, for every BX slot (25 ns; 3564 per
+The bunch-crossing stream (:mod:`l1t.trigger.stream.run`) decides, for every BX slot (25 ns; 3564 per
 orbit, colliding or not), whether the global trigger *requests* an accept. This module turns
 requests ``(N,) bool`` into L1 accepts ``(N,) bool`` the way the central trigger control does:
 
@@ -8,7 +8,7 @@ requests ``(N,) bool`` into L1 accepts ``(N,) bool`` the way the central trigger
    BX ``t`` passes a rule iff fewer than ``n`` accepts lie in ``[t - w + 1, t - 1]``, i.e. the
    ``n``-th most recent accept is at least ``w`` BX old. A request failing any rule is vetoed;
    it is booked against the first rule (in configured order) that it violates. The CMS-like
-   default ``((1, 3), (2, 25), (3, 100), (4, 240))`` is the one given in the l1t issue (CMS
+   default ``((1, 3), (2, 25), (3, 100), (4, 240))`` is l1t's CMS-like estimate (CMS
    protects the tracker front-end buffers with these programmable rules in its central trigger
    control / TCDS).
 2. **Derandomizer**: an accept enters a FIFO holding at most ``depth`` events (the one being read
@@ -44,8 +44,9 @@ import numpy as np
 
 from l1t.core.errors import L1TInputError
 
-BX_NS = 25.0
-#: CMS-like default (as given in the l1t issue): ≤1 L1A in 3 BX, ≤2 in 25, ≤3 in 100, ≤4 in 240.
+from ..lhc import NOMINAL_BX_NS
+
+#: CMS-like default from l1t's requirements (an estimate, not a CMS configuration): ≤1 L1A in 3 BX, ≤2 in 25, ≤3 in 100, ≤4 in 240.
 DEFAULT_RULES: tuple[tuple[int, int], ...] = ((1, 3), (2, 25), (3, 100), (4, 240))
 #: Illustrative default derandomizer, not a CMS figure: 10 events, 1 µs (40 BX) readout each,
 #: i.e. a load of 0.75 at a 750 kHz L1A rate.
@@ -104,7 +105,7 @@ class L1AConfig:
 
     @property
     def readout_ns(self) -> float:
-        return self.readout_bx * BX_NS
+        return self.readout_bx * NOMINAL_BX_NS
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "l1a config") -> "L1AConfig":
@@ -137,7 +138,7 @@ class L1AConfig:
                     or not math.isfinite(ns) or ns <= 0:
                 raise L1TInputError(source, f"must be a finite number of ns > 0, got {ns!r}",
                                     "derandomizer.readout_ns")
-            readout_bx = max(1, math.ceil(float(ns) / BX_NS - 1e-9))
+            readout_bx = max(1, math.ceil(float(ns) / NOMINAL_BX_NS - 1e-9))
         return cls(rules=rules, depth=der.get("depth", DEFAULT_DEPTH), readout_bx=readout_bx,
                    source=source)
 

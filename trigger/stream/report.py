@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from l1t.core.files import atomic_write, write_json
+from l1t.core.files import JsonContract, atomic_write
 
-from .filling import BX_PER_ORBIT
+from ..lhc import BX_PER_ORBIT
 from ..report import _png
 from .run import StreamResult, Timeline, run_stream
 
@@ -120,13 +120,22 @@ def plot_timeline(timeline: Timeline) -> bytes:
     return _png(fig)
 
 
+#: ``stream.json``: the summary of a stream run (:meth:`StreamResult.summary`).
+STREAM_CONTRACT = JsonContract("l1t-stream", 1)
+
+
+def read_stream(path: str | Path) -> dict:
+    """Read a ``stream.json`` written by :func:`write_stream` (format and version checked)."""
+    return STREAM_CONTRACT.read(path)
+
+
 def write_stream(result: StreamResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``stream.json`` and ``timeline.png`` (atomically); returns the paths."""
     out = Path(out_dir)
     summary = result.summary()
     paths = {"json": out / "stream.json"}
     png = plot_timeline(result.timeline) if result.timeline is not None else None
-    write_json(paths["json"], summary)
+    STREAM_CONTRACT.write(paths["json"], summary)
     if png is not None:
         paths["timeline"] = out / "timeline.png"
         atomic_write(paths["timeline"], lambda p: Path(p).write_bytes(png))

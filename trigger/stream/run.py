@@ -31,10 +31,10 @@ from l1t.core.errors import L1TInputError
 
 from .. import prescale
 from .crossings import EventPool, MuProfile, Sampler
-from .filling import BX_PER_ORBIT, FillingScheme, nominal_25ns
+from .filling import FillingScheme, nominal_25ns
 from .l1a import L1AConfig, L1AResult, L1AState, distribute
 from ..menu import Menu
-from ..rates import LHC_REVOLUTION_KHZ
+from ..lhc import BX_PER_ORBIT, LHC_REVOLUTION_KHZ
 
 DEFAULT_CHUNK_ORBITS = 256       #: 912,384 BX per step (about 30 MB of working arrays)
 DEFAULT_TIMELINE_ORBITS = 3
@@ -185,7 +185,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     units = prescale.prescale_units([s.prescale for s in menu.seeds])
     plain = _seed_bits(n_seeds, [j for j in range(n_seeds) if units[j] == 100])
     counted = [j for j in range(n_seeds) if units[j] not in (0, 100)]
-    fired_before = np.zeros(n_seeds, np.int64)
+    counters = prescale.PrescaleCounters(units[counted])
     requested = np.zeros(n_seeds, np.int64)
     accepted = np.zeros(n_seeds, np.int64)
     l1a_total: L1AResult | None = None
@@ -210,11 +210,10 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
         mu_sum += float(np.sum(mu_orbit)) * scheme.n_bunches
         words = pool.bits[idx]
         kept = words & plain
-        for j in counted:                     # counter-based prescales, in BX order
-            col = _bit(words, j)
-            keep = prescale.apply(col[:, None], units[j:j + 1], fired_before[j:j + 1])[:, 0]
-            fired_before[j] += np.count_nonzero(col)
-            kept[keep, j // 64] |= np.uint64(1) << np.uint64(j % 64)
+        if counted:                           # counter-based prescales, in BX order
+            keep = counters.apply(np.stack([_bit(words, j) for j in counted], axis=1))
+            for i, j in enumerate(counted):
+                kept[keep[:, i], j // 64] |= np.uint64(1) << np.uint64(j % 64)
         req_coll = kept.any(axis=1)
         requested += _count_bits(kept, n_seeds)
         requests = np.zeros(n_bx, bool)
