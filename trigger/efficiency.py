@@ -323,8 +323,8 @@ def plot_turn_ons(results: Sequence[dict], path: str | Path, ncols: int = 4) -> 
 def turn_on_table_text(results: Sequence[dict]) -> str:
     """One row per seed of :func:`turn_ons`: reference quantity, threshold (GeV), the generator pT
     (GeV) of 90% efficiency interpolated and from the erf fit, and the plateau efficiency."""
-    def f(v, fmt):
-        return "-" if v is None else format(v, fmt)
+    def f(v, fmt):   # "-" in the column's width where a figure is undefined
+        return format(v, fmt) if v is not None else "-".rjust(int(fmt.split(".")[0]))
 
     lines = [f"{'seed':34s} {'reference':>10s} {'threshold':>9s} {'pT(90%)':>8s} {'fit':>7s} "
              f"{'plateau':>8s}"]
