@@ -51,32 +51,30 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
     return path
 
 
-def _json_default(x):
-    """numpy scalars and arrays as plain numbers and lists; anything else as its ``str``."""
-    if isinstance(x, np.generic):
-        return x.item()
+def _plain(x):
+    """``x`` as JSON values in one pass: numpy scalars and arrays as plain numbers and lists,
+    NaN and ±inf floats as ``None`` (JSON has no such numbers), other unknown objects as their
+    ``str``."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
     if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
-
-
-def _finite(x):
-    """``x`` with NaN and ±inf floats replaced by ``None`` (JSON has no such numbers)."""
+        return _plain(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
     if isinstance(x, float):
         return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
-    return x
+    if x is None or isinstance(x, (str, int)):
+        return x
+    return str(x)
 
 
 def write_json(path: PathLike, data) -> Path:
     """Write ``data`` as indented JSON, atomically (:func:`atomic_write`); numpy values become
     plain numbers and lists, NaN and ±inf (an undefined figure) ``null``, other unknown objects
     their ``str``. Every JSON file l1t writes goes through here."""
-    plain = json.loads(json.dumps(data, default=_json_default))   # numpy → Python first
-    text = json.dumps(_finite(plain), indent=1, allow_nan=False) + "\n"
+    text = json.dumps(_plain(data), indent=1, allow_nan=False) + "\n"
     return atomic_write(path, lambda p: Path(p).write_text(text))
 
 
