@@ -281,12 +281,10 @@ def load_mapping(mapping: PathLike | Mapping | None = None) -> dict:
     Returns ``{"tree": str, "events": {field: [branch, ...]},
     "collections": {collection: {field: [branch, ...]}}}`` (candidates in order of preference).
     """
-    import yaml
+    from l1t.core.yamlio import load_yaml
 
     def load(src):
-        with _wrap(src, "mapping"):
-            with open(src) as fh:
-                data = yaml.safe_load(fh)
+        data = load_yaml(src, "mapping")
         if not isinstance(data, Mapping):
             raise L1TInputError(src, "a mapping file must hold a YAML mapping")
         return data
@@ -300,23 +298,28 @@ def load_mapping(mapping: PathLike | Mapping | None = None) -> dict:
         user = mapping
     unknown = set(user) - {"tree", "events", "collections"}
     if unknown:
-        raise L1TInputError(source, f"unknown keys {sorted(unknown)}; expected tree, events, "
-                                    "collections")
+        raise L1TInputError(source, f"unknown keys {sorted(map(str, unknown))}; expected tree, "
+                            "events, collections")
+    for key in ("events", "collections"):
+        if not isinstance(user.get(key) or {}, Mapping):
+            raise L1TInputError(source, f"{key} must be a mapping of field names to branches",
+                                key)
     tree = user.get("tree", base["tree"])
     if not isinstance(tree, str):
         raise L1TInputError(source, f"tree must be a name, got {tree!r}", "tree")
     events = {**base["events"], **(user.get("events") or {})}
     for name in events:
-        if name not in EVENT_FIELDS:
+        if not isinstance(name, str) or name not in EVENT_FIELDS:
             raise L1TInputError(source, f"unknown event field; known: {list(EVENT_FIELDS)}",
                                 f"events.{name}")
     colls = {c: dict(f) for c, f in base["collections"].items()}
     for coll, fields in (user.get("collections") or {}).items():
-        if coll not in _ALL_COLLECTIONS or not isinstance(fields, Mapping):
+        if not isinstance(coll, str) or coll not in _ALL_COLLECTIONS \
+                or not isinstance(fields, Mapping):
             raise L1TInputError(source, f"unknown collection; known: {list(_ALL_COLLECTIONS)}",
                                 f"collections.{coll}")
         for name in fields:
-            if name not in _ALL_COLLECTIONS[coll]:
+            if not isinstance(name, str) or name not in _ALL_COLLECTIONS[coll]:
                 raise L1TInputError(source, f"unknown field; {coll} has "
                                             f"{list(_ALL_COLLECTIONS[coll])}", f"{coll}.{name}")
         colls[coll].update(fields)
@@ -580,3 +583,9 @@ def read_metadata(path: PathLike) -> dict:
     """The metadata dict stored by :func:`write_events` (``{}`` for files without one)."""
     with _open(path) as reader:
         return reader.metadata()
+
+
+def count_events(path: PathLike) -> int:
+    """The number of events in a file, from its footer (no event is read)."""
+    with _open(path) as reader:
+        return reader.num_entries

@@ -11,17 +11,27 @@ from .production import MANIFEST, chunk_files
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files as given; a directory stands for the chunk files listed in its manifest."""
+    """Files as given; a directory stands for the chunk files listed in its manifest (checked,
+    :mod:`l1t.datasets.integrity`). A file given twice, directly or through its production, is
+    refused: its crossings would count twice."""
     out: list[Path] = []
+    seen: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
             if not (p / MANIFEST).exists():
                 raise L1TInputError(p, f"directory has no {MANIFEST}: not an l1t production")
-            out.extend(chunk_files(p))
+            files = chunk_files(p)
         elif p.exists():
-            out.append(p)
+            files = [p]
         else:
             raise L1TInputError(p, "no such file or directory")
+        for f in files:
+            key = f.resolve()
+            if key in seen:
+                raise L1TInputError(p, f"{f} is given twice (also through {seen[key]}): its "
+                                    "crossings would count twice")
+            seen[key] = p
+        out.extend(files)
     if not out:
         raise L1TInputError(", ".join(map(str, paths)) or "inputs", "no input files")
     return out

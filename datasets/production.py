@@ -8,7 +8,7 @@ is the same bytes either way because every chunk depends only on (sample, seed, 
 """
 from __future__ import annotations
 
-import hashlib
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +20,10 @@ from . import detector
 from .detector import DEFAULT, DetectorConfig, Digitized
 from l1t.core.errors import L1TInputError
 from .formats import write_events
-from l1t.core.executor import run_tasks
+from l1t.core.executor import connect, run_tasks
 from l1t.core.files import JsonContract
 from .genjets import gen_jets
+from .integrity import changed, check_manifest_shape, sha256_of, verified_chunks
 from .pileup import build_pool, compose, load_pool
 from .pythia import chunk_seed, generate, prepare_mpi_init
 from .samples import SAMPLES, get_sample
@@ -34,6 +35,9 @@ MANIFEST_CONTRACT = JsonContract("l1t-production-manifest", 1)
 #: Generator particles kept per event (GenPart): stable, pT above this (GeV).
 GENPART_MIN_PT = 1.0
 MAX_PILEUP = 300.0
+#: Largest master seed: every file format l1t writes stores integers up to 2^63 - 1 exactly.
+MAX_SEED = 2**63 - 1
+_log = logging.getLogger("l1t")
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,9 @@ def run_chunk(spec: ChunkSpec) -> dict:
 
 
 def chunk_entry(path: Path, index: int, n: int, sigma_mb: float) -> dict:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    """A chunk's manifest entry: what :mod:`l1t.datasets.integrity` checks before reading it."""
     return {"index": index, "file": path.name, "events": n, "sigma_mb": sigma_mb,
-            "sha256": digest}
+            "bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0, seed: int = 1,
@@ -121,6 +125,8 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     """
     get_sample(sample)
     _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt)
+    if scheduler:   # an unreachable scheduler fails before anything is written
+        connect(scheduler).close()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     params = {"sample": sample, "events": n_events, "pileup": pileup, "seed": seed,
@@ -148,29 +154,36 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     todo = []
     for s in specs:
         path = Path(s.path)
+        problem = changed(path, done[s.index]) if path.exists() and s.index in done else None
+        if problem:   # edited or damaged since it was written: the production is deterministic
+            _log.warning("l1t: %s does not match the manifest (%s): generating it again",
+                         path, problem)
+            path.unlink()
         if path.exists():
             if s.index not in done:  # finished after the last manifest update
                 done[s.index] = chunk_entry(path, s.index, s.n_events, _sigma_of(path))
         else:
             done.pop(s.index, None)
             todo.append(s)
+    results = run_tasks(run_chunk, [(s,) for s in todo], workers, scheduler)
     manifest = _manifest(params, done, pileup, n_events, pool_size)
     _write_manifest(out, manifest)
-    for entry in _run(todo, workers, scheduler, progress, sample):
+    for entry in _progress(results, todo, progress, sample):
         done[entry["index"]] = entry
         manifest = _manifest(params, done, pileup, n_events, pool_size)
         _write_manifest(out, manifest)
     return manifest
 
 
-def _run(specs: list[ChunkSpec], workers, scheduler, progress, label):
-    """Chunk entries as the chunks complete (:func:`l1t.core.executor.run_tasks`)."""
+def _progress(results, specs: list[ChunkSpec], progress: bool, label: str):
+    """Chunk entries of :func:`l1t.core.executor.run_tasks` results, with a progress bar."""
     from tqdm import tqdm
 
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
     bar = tqdm(total=sum(s.n_events for s in specs), unit="ev", desc=label,
-               disable=not progress or not specs)
+               disable=None if progress and specs else True)
     try:
-        for _, entry in run_tasks(run_chunk, [(s,) for s in specs], workers, scheduler):
+        for _, entry in results:
             bar.update(entry["events"])
             yield entry
     finally:
@@ -203,7 +216,9 @@ def _read_manifest(out: Path) -> dict | None:
     path = out / MANIFEST
     if not path.exists():
         return None
-    return MANIFEST_CONTRACT.read(path)
+    m = MANIFEST_CONTRACT.read(path)
+    check_manifest_shape(m, path)
+    return m
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
@@ -216,8 +231,9 @@ def _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt) -> None:
     if not math.isfinite(pileup) or not 0 <= pileup <= MAX_PILEUP:
         raise L1TInputError("arguments", f"pileup must be within 0..{MAX_PILEUP:g}, got {pileup}",
                             "pileup")
-    if seed < 0:
-        raise L1TInputError("arguments", f"seed must be >= 0, got {seed}", "seed")
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise L1TInputError("arguments", f"seed must be an integer 0..{MAX_SEED}, got {seed}",
+                            "seed")
     if chunk_size <= 0 or pool_size <= 0:
         raise L1TInputError("arguments", "chunk size and pool size must be positive", "chunk_size")
     if fmt not in ("parquet", "root"):
@@ -233,6 +249,7 @@ def read_manifest(out_dir: str | Path) -> dict:
 
 
 def chunk_files(out_dir: str | Path) -> list[Path]:
-    """The chunk files of a production, in order."""
+    """The chunk files of a production, in order, after checking what the manifest claims about
+    them (:mod:`l1t.datasets.integrity`)."""
     m = read_manifest(out_dir)
-    return [Path(out_dir) / c["file"] for c in m["chunks"]]
+    return verified_chunks(Path(out_dir), m, Path(out_dir) / MANIFEST)

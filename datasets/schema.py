@@ -53,6 +53,16 @@ GEN_COLLECTIONS: dict[str, dict[str, str]] = {
 #: ``etSumType`` codes (CMS NanoAOD convention).
 ET_TOTAL, HT, MET, MHT, MET_HF = 0, 1, 2, 3, 8
 
+#: Physical ranges checked on reading (a value outside is refused, naming the field): pT, masses,
+#: hardware pT, cross sections, pileup and weights are >= 0 (l1t counts crossings with weights
+#: >= 0; negative generator weights are refused); |φ| <= π; the L1 objects' |η| <= 5.5 (our
+#: calorimeter ends at |η| = 5.0, ``detector/geometry.py``; the margin, an estimate, admits
+#: other detectors' files, e.g. CMS's forward calorimeter to |η| = 5.191).
+MAX_ABS_ETA = 5.5
+_NON_NEGATIVE = {"pt", "mass", "hwPt", "sigma_mb", "weight", "pthat", "pthat_max", "mu",
+                 "n_interactions"}
+_PHI_TOLERANCE = 1e-5   # float32 rounding of ±π
+
 #: Collections a file must have to be used as L1 trigger input.
 REQUIRED = ("L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum")
 
@@ -76,20 +86,33 @@ def validate(events: ak.Array, source: object, require_gen: bool = False) -> ak.
             if name not in have:
                 raise L1TInputError(source, f"missing field; {coll} has {sorted(have)}",
                                     f"{coll}.{name}")
-            _check_values(ak.flatten(events[coll][name], axis=None), source, f"{coll}.{name}")
+            _check_values(ak.flatten(events[coll][name], axis=None), source, f"{coll}.{name}",
+                          l1=coll in COLLECTIONS)
     for name in EVENT_FIELDS:
         if name in fields:
             _check_values(events[name], source, name)
     return events
 
 
-def _check_values(values: ak.Array, source: object, field: str) -> None:
+def _check_values(values: ak.Array, source: object, field: str, l1: bool = False) -> None:
     arr = np.asarray(ak.to_numpy(ak.flatten(values, axis=None)))
     if arr.dtype.kind not in "biuf":
         raise L1TInputError(source, f"expected numbers, found {arr.dtype}", field)
     if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise L1TInputError(source, f"{bad} NaN/inf value(s)", field)
+    if not arr.size or arr.dtype.kind == "b":
+        return
+    name = field.rpartition(".")[2]
+    low, high = arr.min(), arr.max()
+    if name in _NON_NEGATIVE and low < 0:
+        raise L1TInputError(source, f"{int((arr < 0).sum())} negative value(s) (lowest "
+                            f"{low:g}); must be >= 0", field)
+    if name == "phi" and max(-low, high) > np.pi + _PHI_TOLERANCE:
+        raise L1TInputError(source, f"phi {max(-low, high):g} outside [-pi, pi]", field)
+    if name == "eta" and l1 and max(-low, high) > MAX_ABS_ETA:
+        raise L1TInputError(source, f"|eta| {max(-low, high):g} beyond the detector "
+                            f"(|eta| <= {MAX_ABS_ETA:g})", field)
 
 
 def empty_events() -> ak.Array:

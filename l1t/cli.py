@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import warnings
@@ -14,11 +15,48 @@ from pathlib import Path
 from l1t.core.errors import L1TInputError
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``l1t rates: error: argument --bunches: ...``), exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type = float, minimum: float | None = None, maximum: float | None = None,
+            above: float | None = None, below: float | None = None):
+    """An argparse type: a finite ``kind`` (int or float) within the given bounds
+    (``minimum``/``maximum`` inclusive, ``above``/``below`` exclusive)."""
+    parts = ([f">= {minimum:g}"] if minimum is not None else []) \
+        + ([f"> {above:g}"] if above is not None else []) \
+        + ([f"<= {maximum:g}"] if maximum is not None else []) \
+        + ([f"< {below:g}"] if below is not None else [])
+    what = ("an integer" if kind is int else "a number") + (" " + " and ".join(parts)
+                                                             if parts else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        ok = math.isfinite(value) \
+            and (minimum is None or value >= minimum) and (maximum is None or value <= maximum) \
+            and (above is None or value > above) and (below is None or value < below)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
+
+
+_positive_int = _number(int, minimum=1)
+#: A master seed: an integer every file format stores exactly.
+_seed = _number(int, minimum=0, maximum=2**63 - 1)
+#: Mean pileup ⟨μ⟩ as in the productions (``MAX_PILEUP``).
+_pileup = _number(float, minimum=0, maximum=300)
+_fraction = _number(float, minimum=0, below=1)
+#: A weight width (QKeras bits).
+_bits = _number(int, minimum=1, maximum=32)
 
 
 def cmd_samples(args) -> int:
@@ -65,9 +103,27 @@ def _rate_list(text: str) -> tuple[float, ...]:
         values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated kHz values, got {text!r}")
-    if not values or any(not v > 0 for v in values):
+    if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
         raise argparse.ArgumentTypeError(f"target rates must be positive kHz, got {text!r}")
     return values
+
+
+def _check_targets(targets: tuple[float, ...] | None, bunches: int, option: str) -> None:
+    """A target rate cannot exceed the rate of colliding crossings."""
+    from l1t.trigger.lhc import LHC_REVOLUTION_KHZ
+
+    top = bunches * LHC_REVOLUTION_KHZ
+    for t in targets or ():
+        if t > top:
+            raise L1TInputError(option, f"{t:g} kHz exceeds the crossing rate of {bunches} "
+                                f"bunches ({top:.6g} kHz)")
+
+
+def _backend_list(text: str) -> list[str]:
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"give at least one backend, got {text!r}")
+    return names
 
 
 def cmd_rates(args) -> int:
@@ -77,6 +133,7 @@ def cmd_rates(args) -> int:
     from l1t.trigger.rates import summarize
     from l1t.trigger.report import rate_table_text, write_rates
 
+    _check_targets(args.target_rate, args.bunches, "--target-rate")
     menu = load_menu(args.menu)
     job = RateJob(menu, fmt=args.format, mapping=args.mapping, step_size=args.step_size,
                   stitch_pthat=args.stitch_pthat, sigma_inel_mb=args.sigma_inel)
@@ -149,28 +206,26 @@ def cmd_evaluate_anomaly(args) -> int:
 
 def cmd_tune_anomaly(args) -> int:
     from l1t.datasets.inputs import expand_inputs
-    from l1t.trigger.anomaly import (pure_efficiencies, pure_efficiency_table_text, tune,
-                                     working_points_table_text, write_menu)
-    from l1t.trigger.menu import load_menu
+    from l1t.trigger.anomaly import (pure_efficiency_table_text, tune_menu,
+                                     working_points_table_text)
 
-    wps = tune(args.model, expand_inputs(args.input), args.target_rates, args.score,
-               args.bunches, args.stitch_pthat)
-    path = write_menu(wps, args.model, args.out, args.score, args.menu)
-    print(working_points_table_text(wps))
-    print(f"-> menu {path}")
-    if args.signal:
-        menu = load_menu(path)
-        signals = {Path(p).name: expand_inputs([p]) for p in args.signal}
+    _check_targets(args.target_rates, args.bunches, "--target-rates")
+    inputs = expand_inputs(args.input)
+    signals = {Path(p).name: expand_inputs([p]) for p in args.signal or ()}
+    tuned = tune_menu(args.model, inputs, args.target_rates, args.out, args.score, args.menu,
+                      args.bunches, args.stitch_pthat, signals)
+    print(working_points_table_text(tuned.working_points))
+    print(f"-> menu {tuned.path}")
+    if signals:
         print()
-        print(pure_efficiency_table_text(pure_efficiencies(menu, wps, signals), wps))
+        print(pure_efficiency_table_text(tuned.signals, tuned.working_points))
     return 0
 
 
 def cmd_firmware_check(args) -> int:
     from l1t.validation.firmware_check import check_table_text, firmware_check
 
-    backends = [b for b in args.backends.split(",") if b]
-    s = firmware_check(args.model, args.input_precision, args.events, backends, args.out,
+    s = firmware_check(args.model, args.input_precision, args.events, args.backends, args.out,
                        args.seed)
     print(check_table_text(s))
     print(f"-> {Path(args.out) / 'check.json'}"
@@ -181,8 +236,7 @@ def cmd_firmware_check(args) -> int:
 def cmd_validate(args) -> int:
     from l1t.validation.validate import validate, validate_table_text
 
-    backends = [b for b in args.backends.split(",") if b]
-    s = validate(args.menu, args.input, args.out, events=args.events, backends=backends,
+    s = validate(args.menu, args.input, args.out, events=args.events, backends=args.backends,
                  seed=args.seed, step_size=args.step_size, bunches=args.bunches)
     print(validate_table_text(s))
     print(f"-> {Path(args.out) / 'validate.json'}, " + ", ".join(m["plot"] for m in s["models"]))
@@ -235,14 +289,17 @@ def _add_bunches(s: argparse.ArgumentParser) -> None:
     """``--bunches``: colliding bunches that turn a per-crossing fraction into a rate."""
     from l1t.trigger.lhc import DEFAULT_BUNCHES
 
-    s.add_argument("--bunches", type=_positive_int, default=DEFAULT_BUNCHES,
-                   help=f"colliding bunches (default {DEFAULT_BUNCHES})")
+    from l1t.trigger.lhc import BX_PER_ORBIT
+
+    s.add_argument("--bunches", type=_number(int, minimum=1, maximum=BX_PER_ORBIT),
+                   default=DEFAULT_BUNCHES,
+                   help=f"colliding bunches, 1..{BX_PER_ORBIT} (default {DEFAULT_BUNCHES})")
 
 
 def _add_stitch_pthat(s: argparse.ArgumentParser) -> None:
     from l1t.trigger.job import DEFAULT_STITCH_PTHAT
 
-    s.add_argument("--stitch-pthat", type=float, default=DEFAULT_STITCH_PTHAT,
+    s.add_argument("--stitch-pthat", type=_number(minimum=0), default=DEFAULT_STITCH_PTHAT,
                    help="pT-hat (GeV) above which weighted qcd replaces zero-bias crossings "
                    f"(default {DEFAULT_STITCH_PTHAT:g})")
 
@@ -255,15 +312,23 @@ def _add_step_size(s: argparse.ArgumentParser) -> None:
 
 
 def _add_workers(s: argparse.ArgumentParser) -> None:
-    """``--workers`` / ``--scheduler``: where the independent tasks run (:mod:`l1t.core.executor`)."""
+    """``--workers`` / ``--scheduler``: where the independent tasks run
+    (:mod:`l1t.core.executor`)."""
     s.add_argument("--workers", type=_positive_int, default=None,
                    help="local worker processes (default: one per core; 1: this process)")
     s.add_argument("--scheduler", default=None,
                    help="dask.distributed scheduler address (instead of local processes)")
 
 
+def _add_no_verify(s: argparse.ArgumentParser) -> None:
+    """``--no-verify``: read productions without checking their chunks against the manifest."""
+    s.add_argument("--no-verify", action="store_true",
+                   help="read productions without checking each chunk's size, event count and "
+                   "sha256 against its manifest (nor that the production is complete)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="l1t", description="Simulate a 40 MHz L1 trigger and take "
+    p = _Parser(prog="l1t", description="Simulate a 40 MHz L1 trigger and take "
                                 "its ML models to firmware.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -273,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("generate", help="generate a PU-mixed sample with L1 objects")
     s.add_argument("sample", help="sample name (see `l1t samples`)")
     s.add_argument("--events", type=_positive_int, required=True, help="number of crossings")
-    s.add_argument("--pileup", type=float, default=0.0, help="mean pileup mu (0..300)")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--pileup", type=_pileup, default=0.0, help="mean pileup mu (0..300)")
+    s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--out", required=True, help="output directory (chunks + manifest.json)")
     s.add_argument("--chunk-size", type=_positive_int, default=500)
     s.add_argument("--pool-size", type=_positive_int, default=2000,
@@ -287,12 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="print an L1 object summary of files or productions")
     s.add_argument("inputs", nargs="+", help="files or production directories")
     _add_input_format(s)
+    _add_no_verify(s)
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("jet-response", help="L1 jet response vs anti-kt 0.4 generator jets")
     s.add_argument("inputs", nargs="+", help="files or production directories")
     s.add_argument("--out", required=True, help="output directory (PNG + CSV)")
-    s.add_argument("--min-gen-pt", type=float, default=30.0)
+    s.add_argument("--min-gen-pt", type=_number(minimum=0), default=30.0,
+                   help="generator-jet pT threshold, GeV (default 30)")
+    _add_no_verify(s)
     s.set_defaults(func=cmd_jet_response)
 
     s = sub.add_parser("rates", help="rates of a menu: per seed, total, pure, overlaps, scans")
@@ -304,12 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target-rate", type=_rate_list, default=None,
                    help="comma-separated kHz: thresholds giving these rates, per seed")
     _add_stitch_pthat(s)
-    s.add_argument("--sigma-inel", type=float, default=None,
+    # the bound catches a unit slip (estimate: ~13x the 78.9 mb Pythia gives at 14 TeV, NOTES.md)
+    s.add_argument("--sigma-inel", type=_number(above=0, maximum=1000), default=None,
                    help="inelastic cross section in mb (default: from the min-bias files)")
     _add_step_size(s)
     _add_workers(s)
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--quiet", action="store_true")
+    _add_no_verify(s)
     s.set_defaults(func=cmd_rates)
 
     s = sub.add_parser("turn-on", help="seed efficiency vs generator pT, with the 90%% point")
@@ -318,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", nargs="+", default=None, help="seeds (default: all)")
     _add_input_format(s)
     s.add_argument("--out", required=True, help="output directory (PNG + JSON)")
+    _add_no_verify(s)
     s.set_defaults(func=cmd_turn_on)
 
     s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector)")
@@ -325,26 +396,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="model directory (encoder.h5 + model.json)")
     s.add_argument("--data", default=None, help="directory of productions named by sample "
                    "(default: generate a small set into OUT/data)")
-    s.add_argument("--bits", type=_positive_int, default=None,
+    s.add_argument("--bits", type=_bits, default=None,
                    help="quantization-aware training with this weight width (default: float)")
-    s.add_argument("--sparsity", type=float, default=0.0, help="encoder pruning fraction")
+    s.add_argument("--sparsity", type=_fraction, default=0.0,
+                   help="encoder pruning fraction, 0 <= s < 1")
     s.add_argument("--epochs", type=_positive_int, default=30)
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
-    s.add_argument("--pileup", type=float, default=200.0, help="pileup of generated data")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
+    s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--quiet", action="store_true")
+    _add_no_verify(s)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("scan", help="figure of merit vs bit width and vs sparsity")
     s.add_argument("model", choices=["vae"])
     s.add_argument("--data", required=True, help="directory of productions named by sample")
     s.add_argument("--out", required=True, help="output directory (CSV + PNG)")
-    s.add_argument("--bits", type=int, nargs="+", default=[4, 6, 8, 10, 12])
-    s.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.5, 0.75, 0.9])
-    s.add_argument("--fpr", type=float, default=1e-3)
+    s.add_argument("--bits", type=_bits, nargs="+", default=[4, 6, 8, 10, 12])
+    s.add_argument("--sparsity", type=_fraction, nargs="+", default=[0.0, 0.5, 0.75, 0.9])
+    s.add_argument("--fpr", type=_number(above=0, below=1), default=1e-3,
+                   help="background false-positive rate of the figure of merit")
     s.add_argument("--epochs", type=_positive_int, default=30)
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=_seed, default=1)
+    _add_no_verify(s)
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("evaluate-anomaly", help="signal efficiency at background FPR")
@@ -352,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="directory of productions named by sample "
                    "(default: the one each model was trained on)")
     s.add_argument("--scores", nargs="+", default=["axo"], choices=["axo", "rz", "kl"])
+    _add_no_verify(s)
     s.set_defaults(func=cmd_evaluate_anomaly)
 
     s = sub.add_parser("tune-anomaly", help="anomaly-score thresholds at target rates -> menu")
@@ -366,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bunches(s)
     s.add_argument("--signal", nargs="+", default=None,
                    help="signal productions: print efficiency and pure efficiency per WP")
-    s.set_defaults(func=cmd_tune_anomaly)
+    _add_no_verify(s)
+    s.set_defaults(func=cmd_tune_anomaly, out_kind="file")
 
     s = sub.add_parser("firmware", help="firmware checks (software vs emulator vs C-sim vs RTL)")
     fsub = s.add_subparsers(dest="firmware_command", required=True, metavar="ACTION")
@@ -375,8 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-precision", default=None,
                    help='input type, e.g. "ap_fixed<16,6>" (default: the model\'s own)')
     c.add_argument("--events", type=_positive_int, default=10_000)
-    c.add_argument("--backends", default="emulator,hls4ml", help="comma-separated")
-    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--backends", type=_backend_list, default="emulator,hls4ml",
+                   help="comma-separated: emulator, hls4ml, rtl")
+    c.add_argument("--seed", type=_seed, default=1)
     c.add_argument("--out", required=True, help="output directory (check.json, projects)")
     c.set_defaults(func=cmd_firmware_check)
 
@@ -387,10 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output directory (validate.json, PNGs, checks)")
     s.add_argument("--events", type=_positive_int, default=10_000,
                    help="grid inputs of each model's firmware check")
-    s.add_argument("--backends", default="emulator,hls4ml,rtl", help="comma-separated")
-    s.add_argument("--seed", type=int, default=1, help="seed of the check's grid inputs")
+    s.add_argument("--backends", type=_backend_list, default="emulator,hls4ml,rtl",
+                   help="comma-separated: emulator, hls4ml, rtl")
+    s.add_argument("--seed", type=_seed, default=1, help="seed of the check's grid inputs")
     _add_bunches(s)
     _add_step_size(s)
+    _add_no_verify(s)
     s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("stream", help="the 40 MHz crossing stream through a trigger pipeline")
@@ -399,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
     t = s.add_mutually_exclusive_group()
-    t.add_argument("--seconds", type=float, default=None, help="beam time to simulate (s)")
+    t.add_argument("--seconds", type=_number(above=0, maximum=86400), default=None,
+                   help="beam time to simulate (s, up to a day)")
     t.add_argument("--orbits", type=_positive_int, default=None, help="orbits to simulate")
     s.add_argument("--filling-scheme", default=None,
                    help="file of colliding BX (default: nominal 2808 bunches)")
@@ -409,16 +490,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take a model stage's latency/II/clock from a firmware report")
     s.add_argument("--cycle-level", choices=("auto", "all"), default="auto",
                    help="simulate the pipeline on every BX (all) or until it is periodic (auto)")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--out", required=True)
     s.add_argument("--quiet", action="store_true")
+    _add_no_verify(s)
     s.set_defaults(func=cmd_stream)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
     s.add_argument("--events", type=_positive_int, default=10000, help="zero-bias crossings")
-    s.add_argument("--pileup", type=float, default=200.0)
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--pileup", type=_pileup, default=200.0)
+    s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_demo)
     return p
@@ -435,14 +517,51 @@ def quiet_frameworks() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+#: Options naming files or directories a command reads: its output may not overwrite them or
+#: lie inside them.
+_INPUT_OPTIONS = ("input", "inputs", "data", "model", "menu", "signal", "pipeline",
+                  "filling_scheme", "mapping")
+
+
+def _inputs_of(args) -> list[str]:
+    out: list[str] = []
+    for name in _INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        out += [value] if isinstance(value, str) else list(value or ())
+    return out
+
+
+def _check_arguments(args) -> None:
+    """What can be checked before any work: the output path against the inputs, and that a
+    given ``--mapping`` file is a mapping l1t reads."""
+    from l1t.core.outputs import check_output
+
+    if getattr(args, "out", None) is not None:
+        check_output(args.out, _inputs_of(args), getattr(args, "out_kind", "dir"))
+    if getattr(args, "mapping", None):
+        from l1t.datasets.formats import load_mapping
+
+        load_mapping(args.mapping)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_frameworks()
     try:
+        _check_arguments(args)
+        if getattr(args, "no_verify", False):
+            from l1t.datasets.integrity import verification
+
+            with verification(False):
+                return args.func(args)
         return args.func(args)
     except L1TInputError as err:
         print(f"l1t: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:   # the machine, not the input: disk full, a path vanishing meanwhile
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"l1t: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def test_bad_yaml_and_missing_files(tmp_path):
     with pytest.raises(L1TInputError, match="bad YAML") as err:
         load_pipeline(path)
     assert err.value.source == str(path)
-    with pytest.raises(L1TInputError, match="cannot read"):
+    with pytest.raises(L1TInputError, match="no such pipeline"):
         load_pipeline(tmp_path / "none.yaml")
     fw = "  calo_l2:\n    firmware: fw.json\n    tmux: 9\n"
     path.write_text(GOOD.replace(GOOD[GOOD.index("  calo_l2:"):GOOD.index("  gt:")], fw))

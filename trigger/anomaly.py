@@ -11,16 +11,17 @@ rate to the lowest, and appended to a menu so ``l1t rates`` treats them like any
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import iter_events, read_metadata
-from l1t.core.files import atomic_write
+from l1t.core.files import atomic_write, read_text
 
 from .evaluate import DEFAULT_STEP, Evaluator, anomaly_scores
-from .menu import DEFAULT_MENU, Menu, load_menu
+from .menu import DEFAULT_MENU, Menu, parse_menu
 from .lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
 WP_NAMES = {1: ["Nominal"], 2: ["Loose", "Tight"], 3: ["Loose", "Nominal", "Tight"],
@@ -74,13 +75,13 @@ def working_points(scores: np.ndarray, targets_khz, bunches: int = DEFAULT_BUNCH
     return out
 
 
-def write_menu(wps: list[dict], model_dir: str | Path, out: str | Path, score: str = "axo",
-               base_menu: str | Path | None = None) -> Path:
-    """The base menu's text plus one seed per working point, written atomically; the model path
-    is stored relative to the new menu's directory."""
+def menu_text(wps: list[dict], model_dir: str | Path, out: str | Path, score: str = "axo",
+              base_menu: str | Path | None = None) -> str:
+    """The base menu's text plus one seed per working point; the model path is relative to the
+    directory of the menu file ``out`` the text is meant for."""
     out = Path(out)
     base = Path(base_menu) if base_menu else DEFAULT_MENU
-    text = base.read_text().rstrip() + "\n"
+    text = read_text(base, "menu").rstrip() + "\n"
     rel = Path(model_dir).resolve()
     try:
         rel = rel.relative_to(out.resolve().parent)
@@ -90,9 +91,39 @@ def write_menu(wps: list[dict], model_dir: str | Path, out: str | Path, score: s
     for wp in wps:
         lines += [f"  {wp['seed']}:", "    anomaly:",
                   f"      - {{model: {rel}, score: {score}, min: {wp['threshold']!r}}}"]
-    atomic_write(out, lambda p: Path(p).write_text(text + "\n".join(lines) + "\n"))
-    load_menu(out)  # the written menu must parse (and find the model)
-    return out
+    return text + "\n".join(lines) + "\n"
+
+
+def write_menu(wps: list[dict], model_dir: str | Path, out: str | Path, score: str = "axo",
+               base_menu: str | Path | None = None) -> Path:
+    """:func:`menu_text` checked (it must parse and find the model), then written atomically."""
+    text = menu_text(wps, model_dir, out, score, base_menu)
+    parse_menu(text, str(out))
+    return atomic_write(out, lambda p: Path(p).write_text(text))
+
+
+@dataclass(frozen=True)
+class TunedMenu:
+    """What :func:`tune_menu` made: the working points, the menu file, and per signal the
+    efficiencies of :func:`pure_efficiencies` (empty without signals)."""
+
+    working_points: list[dict]
+    path: Path
+    signals: list[dict]
+
+
+def tune_menu(model_dir: str | Path, paths: list[Path], targets_khz, out: str | Path,
+              score: str = "axo", base_menu: str | Path | None = None,
+              bunches: int = DEFAULT_BUNCHES, stitch_pthat: float | None = 30.0,
+              signals: dict[str, list[Path]] | None = None) -> TunedMenu:
+    """:func:`tune`, the menu with the working points, and the signals' efficiencies on it; the
+    menu file is written last, so a failure anywhere leaves nothing behind."""
+    wps = tune(model_dir, paths, targets_khz, score, bunches, stitch_pthat)
+    text = menu_text(wps, model_dir, out, score, base_menu)
+    menu = parse_menu(text, str(out))
+    rows = pure_efficiencies(menu, wps, signals) if signals else []
+    path = atomic_write(out, lambda p: Path(p).write_text(text))
+    return TunedMenu(wps, path, rows)
 
 
 def pure_efficiencies(menu: Menu, wps: list[dict], signal_paths: dict[str, list[Path]]) -> list[dict]:

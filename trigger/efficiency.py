@@ -176,7 +176,8 @@ def turn_ons(events: ak.Array, menu: Menu, seeds: Sequence[str] | None = None,
     for j, seed in enumerate(chosen):
         name = reference_name(seed)
         if name is None:
-            raise ValueError(f"{seed.name} has no legs or sums to take a reference from")
+            raise L1TInputError(menu.path or menu.name, f"{seed.name} has no legs or sums to "
+                                "take a turn-on reference from", f"seeds.{seed.name}")
         if name not in refs:
             refs[name] = reference(events, name)
         out.append(_turn_on(seed, name, refs[name], fired[:, j], None))

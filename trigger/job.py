@@ -95,7 +95,7 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
                 g.qcd.add(margins[sel], kept[sel], np.where(hard, weight[sel], 0.0))
                 g.qcd_all_w += float(weight[sel].sum())
                 g.qcd_sigma_mb = float(sigma[sel].max())
-    if job.sigma_inel_mb:
+    if job.sigma_inel_mb is not None:
         for g in groups.values():
             g.sigma_inel_mb = job.sigma_inel_mb
     return groups, counters.fired - start
@@ -123,6 +123,9 @@ def run(job: RateJob, paths: list[Path], scheduler: str | None = None,
     for groups in results:
         for mu, g in groups.items():
             merged[mu] = g if mu not in merged else merged[mu].merge(g)
+    if not merged:
+        raise L1TInputError(", ".join(map(str, paths)), "the inputs hold no crossings: a rate "
+                            "needs at least one zero-bias crossing")
     for mu, g in merged.items():
         if g.zero_bias.n == 0:
             raise L1TInputError("inputs", f"qcd crossings at pileup {mu:g} have no zero-bias "
@@ -137,7 +140,8 @@ def _map(job, paths, kinds, two_passes, scheduler, workers, progress):
     from tqdm import tqdm
 
     n = len(paths)
-    with tqdm(total=n, desc="rates", disable=not progress) as bar:
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+    with tqdm(total=n, desc="rates", disable=None if progress else True) as bar:
         if scheduler is None and min(workers or default_workers(), n) <= 1:
             out, before = [], None
             for path, kind in zip(paths, kinds):

@@ -164,7 +164,8 @@ class Menu:
         for s in self.seeds:
             if s.name == name:
                 return s
-        raise KeyError(name)
+        raise L1TInputError(self.path or self.name, f"no seed {name!r} in the menu (seeds: "
+                            f"{', '.join(self.names)})", "seeds")
 
     def with_seeds(self, seeds: list[Seed]) -> "Menu":
         return Menu(self.name, tuple(seeds), self.path)
@@ -205,7 +206,8 @@ def _menu_from(data, source: str) -> Menu:
         cond = p.condition(body, where, line=seeds_map.lines.get(name, 0),
                            extra=("prescale", "description"))
         seeds.append(Seed(name, cond, float(prescale), seeds_map.lines.get(name, 0)))
-    return Menu(str(data.get("name", Path(source).stem)), tuple(seeds), source)
+    name = p.string(data, "name", "") if "name" in data else Path(source).stem
+    return Menu(name, tuple(seeds), source)
 
 
 class _Parser(Checker):
@@ -243,7 +245,7 @@ class _Parser(Checker):
             self.fail(parent, "legs", "a leg is a mapping {object: ..., pt: ...}", where)
         self.keys(x, {"object", "pt", "eta", "eta_min", "quality", "iso", "charge"}, where)
         obj = x.get("object")
-        if obj not in OBJECTS:
+        if not isinstance(obj, str) or obj not in OBJECTS:
             self.fail(x, "object", f"unknown object {obj!r} (known: {', '.join(OBJECTS)})",
                       f"{where}.object")
         if "pt" not in x:
@@ -261,7 +263,7 @@ class _Parser(Checker):
                 self.fail(x, "iso", "iso is true/false on e/gamma and tau legs", f"{where}.iso")
             kw["iso"] = x["iso"]
         if "charge" in x:
-            if x["charge"] not in (1, -1) or obj != "muon":
+            if isinstance(x["charge"], bool) or x["charge"] not in (1, -1) or obj != "muon":
                 self.fail(x, "charge", "charge is +1 or -1 on muon legs", f"{where}.charge")
             kw["charge"] = int(x["charge"])
         return Leg(**kw)
@@ -270,7 +272,7 @@ class _Parser(Checker):
         if not isinstance(x, dict):
             self.fail(parent, "sums", "a sum cut is a mapping {type: ..., min: ...}", where)
         self.keys(x, {"type", "min"}, where)
-        if x.get("type") not in SUM_TYPES:
+        if not isinstance(x.get("type"), str) or x["type"] not in SUM_TYPES:
             self.fail(x, "type", f"unknown sum type {x.get('type')!r} (known: {', '.join(SUM_TYPES)})",
                       f"{where}.type")
         if "min" not in x:
@@ -285,9 +287,12 @@ class _Parser(Checker):
             if key not in x:
                 self.fail(x, "model", f"an anomaly cut needs {key}", f"{where}.{key}")
         score = x.get("score", "axo")
-        if score not in ("axo", "rz", "kl"):
+        if not isinstance(score, str) or score not in ("axo", "rz", "kl"):
             self.fail(x, "score", f"unknown score {score!r} (known: axo, rz, kl)", f"{where}.score")
-        model = Path(str(x["model"]))
+        if not isinstance(x["model"], str) or not x["model"] or "\0" in x["model"]:
+            self.fail(x, "model", "model is the path of an anomaly model directory",
+                      f"{where}.model")
+        model = Path(x["model"])
         if not model.is_absolute():
             base = Path(self.source).parent if self.source not in ("menu", "") else Path.cwd()
             model = (base / model).resolve()

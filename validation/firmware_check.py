@@ -24,6 +24,7 @@ from l1t.firmware.backend import get_backend
 from l1t.firmware.compare import compare
 from l1t.firmware.report import report_of, write_report
 from l1t.models.fixedpoint import FixedType
+from l1t.models.keras_file import load_keras_model
 
 
 #: ``check.json``: the pairwise comparison of a model's implementations.
@@ -39,18 +40,7 @@ def load_model(path: str | Path):
 
         m = AnomalyModel.load(p)
         return m.encoder, m.scaling.input_type
-    if not p.exists():
-        raise L1TInputError(p, "no such model file")
-    from qkeras.utils import _add_supported_quantized_objects
-    from tensorflow import keras
-
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    try:
-        return keras.models.load_model(str(p), custom_objects=objects, compile=False), None
-    except (OSError, ValueError, TypeError) as err:
-        raise L1TInputError(p, f"cannot load the model ({str(err).splitlines()[0][:200]})") \
-            from None
+    return load_keras_model(p), None
 
 
 def grid_inputs(t: FixedType, n: int, n_in: int, seed: int = 1) -> np.ndarray:
@@ -87,7 +77,11 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
                             "input_precision")
     t_in = FixedType.parse(type_text)
     out = Path(out_dir)
-    fw = ir.from_keras(model, t_in, output_dir=str(out / "hls4ml_prj"))
+    try:
+        fw = ir.from_keras(model, t_in, output_dir=str(out / "hls4ml_prj"))
+    except L1TInputError as err:      # name the model file, then the layer and its field
+        where = ".".join(x for x in (err.source, err.field) if x)
+        raise L1TInputError(model_path, err.problem, where) from None
     x = grid_inputs(t_in, events, fw.n_in, seed)
     results: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()

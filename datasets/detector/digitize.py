@@ -73,7 +73,6 @@ def digitize(particles: ak.Array, cfg: DetectorConfig = DEFAULT) -> Digitized:
     pt = ak.to_numpy(flat.pt).astype(np.float64)
     eta = ak.to_numpy(flat.eta).astype(np.float64)
     phi = ak.to_numpy(flat.phi).astype(np.float64)
-    mass = ak.to_numpy(flat.mass).astype(np.float64)
     pid = np.abs(ak.to_numpy(flat.pdgId))
     charge = ak.to_numpy(flat.charge)
     inter = np.repeat(np.arange(len(counts)), counts)

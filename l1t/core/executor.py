@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
+from l1t.core.errors import L1TInputError
+
 
 def default_workers() -> int:
     """Local worker processes when none are asked for: one per core."""
@@ -38,26 +40,48 @@ def _like_parent(filters: list, levels: dict[str, int]) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+#: Seconds to wait for a dask scheduler before giving up.
+CONNECT_TIMEOUT_S = 10
+
+
+def connect(scheduler: str):
+    """A dask.distributed client of ``scheduler``; an address that does not answer within
+    :data:`CONNECT_TIMEOUT_S` is an :class:`~l1t.core.errors.L1TInputError` naming it."""
+    from dask.distributed import Client
+
+    try:
+        return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise L1TInputError("--scheduler", f"cannot reach the dask scheduler {scheduler!r} "
+                            f"({reason})") from None
+
+
 def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], workers: int | None = None,
               scheduler: str | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield ``(i, fn(*tasks[i]))`` for every task, as they complete (``fn`` and the arguments
-    must be picklable when they leave this process)."""
+    """An iterator of ``(i, fn(*tasks[i]))`` for every task, as they complete (``fn`` and the
+    arguments must be picklable when they leave this process). A scheduler is connected to
+    before this returns, so an unreachable one fails before any work or output."""
     if not tasks:
-        return
+        return iter(())
     if scheduler:
-        from dask.distributed import Client
-        from dask.distributed import as_completed as dask_completed
-
-        with Client(scheduler) as client:
-            futures = {client.submit(fn, *args, pure=False): i for i, args in enumerate(tasks)}
-            for fut in dask_completed(list(futures)):
-                yield futures[fut], fut.result()
-        return
+        return _on_dask(connect(scheduler), fn, tasks)
     n = min(workers or default_workers(), len(tasks))
     if n <= 1:
-        for i, args in enumerate(tasks):
-            yield i, fn(*args)
-        return
+        return ((i, fn(*args)) for i, args in enumerate(tasks))
+    return _on_processes(n, fn, tasks)
+
+
+def _on_dask(client, fn, tasks) -> Iterator[tuple[int, Any]]:
+    from dask.distributed import as_completed as dask_completed
+
+    with client:
+        futures = {client.submit(fn, *args, pure=False): i for i, args in enumerate(tasks)}
+        for fut in dask_completed(list(futures)):
+            yield futures[fut], fut.result()
+
+
+def _on_processes(n: int, fn, tasks) -> Iterator[tuple[int, Any]]:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(n, mp_context=context, initializer=_like_parent,
                              initargs=(list(warnings.filters), _log_levels())) as pool:

@@ -129,17 +129,28 @@ class JsonContract:
         return data
 
 
+def read_text(path: PathLike, what: str = "file") -> str:
+    """A UTF-8 text file; a missing, unreadable or non-UTF-8 file (or a directory) is an
+    :class:`~l1t.core.errors.L1TInputError` naming it and saying what it should have been."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise L1TInputError(path, f"no such {what}") from None
+    except IsADirectoryError:
+        raise L1TInputError(path, f"a {what} file is expected here, not a directory") from None
+    except UnicodeDecodeError as err:
+        raise L1TInputError(path, f"a {what} is UTF-8 text; byte {err.start} is not") from None
+    except OSError as err:
+        raise L1TInputError(path, f"cannot read the {what} ({err.strerror or err})") from None
+
+
 def read_json(path: PathLike, what: str = "JSON file") -> Any:
     """Load a JSON file; a missing, unreadable or malformed file is an
     :class:`~l1t.core.errors.L1TInputError` naming it (and the line of a syntax error).
     NaN and ±Infinity, which :func:`json.loads` would accept, are refused."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise L1TInputError(path, f"no such {what}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise L1TInputError(path, f"cannot read {what} ({err})") from None
+    text = read_text(path, what)
 
     def refuse(name: str):
         raise ValueError(f"{name} is not a number JSON allows")
@@ -148,5 +159,7 @@ def read_json(path: PathLike, what: str = "JSON file") -> Any:
         return json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError as err:
         raise L1TInputError(path, f"line {err.lineno}: bad JSON ({err.msg})") from None
+    except RecursionError:
+        raise L1TInputError(path, "JSON nested too deeply") from None
     except ValueError as err:
         raise L1TInputError(path, str(err)) from None

@@ -1,8 +1,11 @@
 """YAML read with the line of every key, for error messages that point into the file.
 
 Shared by the menu (``trigger/menu.py``) and the pipeline (``trigger/stream/pipeline/``) readers:
-mappings come back as :class:`_Map` (a ``dict`` with ``.line`` and ``.lines[key]``), duplicate
-keys are refused, and bad YAML becomes :class:`~l1t.core.errors.L1TInputError` with its line.
+mappings come back as :class:`_Map` (a ``dict`` with ``.line`` and ``.lines[key]``), and bad YAML
+becomes :class:`~l1t.core.errors.L1TInputError` with its line. Refused as well: duplicate keys,
+keys that are mappings or lists, nesting deeper than :data:`MAX_DEPTH`, and aliases (``*name``,
+``<<: *name``): an l1t configuration is written out in full, and refusing aliases rules out
+documents that expand exponentially. Only YAML's safe tags are known (no ``!!python``).
 """
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from pathlib import Path
 import yaml
 
 from l1t.core.errors import L1TInputError
+from l1t.core.files import read_text
+
+#: Deepest nesting of mappings and lists accepted (a menu needs about 8).
+MAX_DEPTH = 64
 
 
 class _Map(dict):
@@ -22,14 +29,33 @@ class _Map(dict):
 
 class _Loader(yaml.SafeLoader):
     source = "yaml"
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise L1TInputError(self.source, f"line {mark.line + 1}: YAML aliases (*name) are "
+                                "not supported; write the value out")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise L1TInputError(self.source, f"line {mark.line + 1}: nested deeper than "
+                                    f"{MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         out = _Map()
         out.line = node.start_mark.line + 1
         out.lines = {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise L1TInputError(self.source, f"line {line}: a key must be a name or a number, "
+                                    "not a mapping or list")
+            key = self.construct_object(key_node, deep=True)
             if key in out:
                 raise L1TInputError(self.source, f"line {line}: duplicate key {key!r} (first on "
                                     f"line {out.lines[key]})", str(key))
@@ -53,14 +79,9 @@ def parse_yaml(text: str, source: str):
 
 
 def load_yaml(path: str | Path, what: str):
-    """Read and parse a YAML file (:func:`parse_yaml`); an unreadable file is an
-    ``L1TInputError`` saying it cannot read the ``what`` (menu, pipeline)."""
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise L1TInputError(path, f"cannot read {what} ({reason})") from None
-    return parse_yaml(text, str(path))
+    """Read and parse a YAML file (:func:`parse_yaml`); a missing, unreadable or non-UTF-8 file
+    is an ``L1TInputError`` saying it cannot read the ``what`` (menu, pipeline)."""
+    return parse_yaml(read_text(path, what), str(path))
 
 
 def line_of(mapping, key=None) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 
 from l1t.core.errors import L1TInputError
 from l1t.core.files import JsonContract, atomic_write
+from l1t.models.keras_file import load_keras_model
 
 from .inputs import N_FEATURES, InputScaling
 
@@ -179,6 +180,9 @@ class AnomalyModel:
         """Load a saved model; a missing or malformed file is an :class:`L1TInputError`."""
         d = Path(model_dir)
         path = d / "model.json"
+        if d.is_file():
+            raise L1TInputError(d, "an l1t anomaly model is a directory (model.json + "
+                                "encoder.h5), not a file")
         if not path.exists():
             raise L1TInputError(path, "no model.json: not an l1t anomaly model directory")
         meta = MODEL_CONTRACT.read(path)
@@ -187,20 +191,21 @@ class AnomalyModel:
                    if meta["version"] < 2 else {})          # version-1 training defaults
             cfg = VAEConfig(**{**old, **meta["config"], "hidden": tuple(meta["config"]["hidden"])})
             scaling = InputScaling.from_dict(meta["input_scaling"])
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, ValueError) as err:
             raise L1TInputError(path, f"missing or malformed field ({err})", "config") from None
+        for key in ("offset", "shift"):
+            if len(getattr(scaling, key)) != N_FEATURES:
+                raise L1TInputError(path, f"input scaling has {len(getattr(scaling, key))} "
+                                    f"{key} values, the encoder reads {N_FEATURES} features",
+                                    f"input_scaling.{key}")
         _tf()
-        from qkeras.utils import _add_supported_quantized_objects
-        from tensorflow import keras
-
-        objects: dict = {}
-        _add_supported_quantized_objects(objects)
         h5 = d / "encoder.h5"
-        try:
-            encoder = keras.models.load_model(str(h5), custom_objects=objects, compile=False)
-        except (OSError, ValueError) as err:
-            raise L1TInputError(h5, f"cannot load the encoder ({str(err).splitlines()[0][:200]})") \
-                from None
+        encoder = load_keras_model(h5)
+        shape = tuple(encoder.input_shape) if not isinstance(encoder.input_shape, list) else None
+        if shape != (None, N_FEATURES) or len(encoder.outputs) != 2:
+            raise L1TInputError(h5, f"the encoder maps {encoder.input_shape} to "
+                                f"{len(encoder.outputs)} output(s); an anomaly encoder maps "
+                                f"(None, {N_FEATURES}) to [mu, log sigma^2]", "input_shape")
         return cls(encoder, scaling, cfg, meta)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import read_metadata
+from l1t.datasets.production import MAX_PILEUP
 
 from ..evaluate import Evaluator
 from ..menu import Menu
@@ -98,11 +99,11 @@ class MuProfile:
     def __post_init__(self) -> None:
         t, m = np.asarray(self.seconds, float), np.asarray(self.mu, float)
         if len(t) == 0 or len(t) != len(m):
-            raise L1TInputError("mu profile", "give as many times as mu values (>= 1)", "mu")
+            raise L1TInputError("--mu", "give as many times as mu values (>= 1)", "mu")
         if not (np.all(np.isfinite(t)) and np.all(np.isfinite(m))) or np.any(m < 0) \
-                or np.any(np.diff(t) <= 0):
-            raise L1TInputError("mu profile", "times must increase and mu be finite and >= 0",
-                                "mu")
+                or np.any(m > MAX_PILEUP) or np.any(np.diff(t) <= 0):
+            raise L1TInputError("--mu", f"times must increase and mu lie within "
+                                f"0..{MAX_PILEUP:g}", "mu")
 
     @classmethod
     def constant(cls, mu: float) -> "MuProfile":

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from l1t.core.errors import L1TInputError
+from l1t.core.files import read_text
 
 from ..lhc import BX_PER_ORBIT, DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 #: The nominal scheme as a file (the format of :func:`parse_filling_scheme`).
@@ -134,9 +135,4 @@ def load_filling_scheme(path: str | Path | None = None) -> FillingScheme:
     """A scheme from a file, or the nominal 2808-bunch scheme when ``path`` is None."""
     if path is None:
         return nominal_25ns()
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise L1TInputError(p, f"cannot read the filling scheme ({err})") from None
-    return parse_filling_scheme(text, str(p))
+    return parse_filling_scheme(read_text(path, "filling scheme"), str(path))

@@ -199,7 +199,9 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
 
     from tqdm import tqdm
 
-    bar = tqdm(total=orbits, desc="stream", unit="orbit", disable=not progress)
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+    bar = tqdm(total=orbits, desc="stream", unit="orbit",
+               disable=None if progress else True)
     for first in range(0, orbits, chunk_orbits):
         k = min(chunk_orbits, orbits - first)
         n_bx = k * BX_PER_ORBIT

@@ -75,6 +75,12 @@ PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
 PRESETS = {"phase2": PIPELINES / "phase2.yaml", "run3": PIPELINES / "run3.yaml"}
 ROLES = ("frontend", "track", "muon", "calo", "correlator", "gt", "model", "l1a")
 MAX_BUFFER = 4096
+#: Accepted ranges, to catch a mistyped unit rather than to judge a design (estimates): a bunch
+#: spacing from 1 ns to 10 µs (the LHC's is 25 ns), a latency budget up to 1 ms (Phase-2's is
+#: 12.5 µs), stage clocks up to 2 GHz (FPGA fabric runs below 1 GHz).
+MIN_BX_NS, MAX_BX_NS = 1.0, 10_000.0
+MAX_BUDGET_US = 1000.0
+MAX_CLOCK_MHZ = 2000.0
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _TOP = {"name", "description", "bx_ns", "budget_us", "max_accept_khz", "trigger_rules",
         "derandomizer", "stages", "paths"}
@@ -212,8 +218,9 @@ def _pipeline_from(data, source: str) -> Pipeline:
     for key in ("budget_us", "stages", "paths"):
         if key not in data:
             c.fail(data, None, f"missing {key!r}", key)
-    budget = c.number(data, "budget_us", "", positive=True)
-    bx_ns = c.number(data, "bx_ns", "", positive=True) if "bx_ns" in data else NOMINAL_BX_NS
+    budget = c.number(data, "budget_us", "", positive=True, maximum=MAX_BUDGET_US)
+    bx_ns = c.number(data, "bx_ns", "", minimum=MIN_BX_NS, maximum=MAX_BX_NS) \
+        if "bx_ns" in data else NOMINAL_BX_NS
     max_khz = c.number(data, "max_accept_khz", "", positive=True) \
         if "max_accept_khz" in data else None
     name = c.string(data, "name", "") if "name" in data else Path(source).stem
@@ -244,7 +251,7 @@ def _pipeline_from(data, source: str) -> Pipeline:
         if not isinstance(chain, list) or not chain:
             c.fail(paths_map, pname, "a path is a non-empty list of stage names", where)
         for i, s in enumerate(chain):
-            if s not in stages_map:
+            if not isinstance(s, str) or s not in stages_map:
                 c.fail(paths_map, pname, f"unknown stage {s!r} (stages: "
                        f"{', '.join(stages_map)})", f"{where}[{i}]")
             if s in chain[:i]:
@@ -281,7 +288,8 @@ class _Checker(Checker):
                 if key not in body:
                     raise L1TInputError(self.source, f"line {line}: stage {name} needs {key} (or "
                                         "a firmware report)", f"{where}.{key}")
-            kw["clock_mhz"] = self.number(body, "clock_mhz", where, positive=True)
+            kw["clock_mhz"] = self.number(body, "clock_mhz", where, positive=True,
+                                          maximum=MAX_CLOCK_MHZ)
             kw["latency_cycles"] = self.number(body, "latency_cycles", where, integer=True)
             if "ii" in body:
                 kw["ii"] = self.number(body, "ii", where, minimum=1, integer=True)
