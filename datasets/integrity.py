@@ -130,7 +130,7 @@ def verified_chunks(out_dir: Path, m: dict, manifest_path: Path) -> list[Path]:
     for i, (path, entry) in enumerate(zip(files, m["chunks"])):
         problem = changed(path, entry)
         if problem:
-            raise L1TInputError(path, f"chunk {entry['file']} does not match the production's "
-                                f"manifest: {problem} (regenerate it with the same `l1t "
-                                "generate`, or --no-verify)", f"chunks[{i}]")
+            raise L1TInputError(path, f"does not match the production's manifest: {problem} "
+                                "(regenerate it with the same `l1t generate`, or --no-verify)",
+                                f"chunks[{i}]")
     return files
