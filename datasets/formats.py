@@ -76,7 +76,8 @@ def _derive(coll: str, name: str, flat: Mapping[str, np.ndarray], size: int) -> 
             return (hwunits.hw_eta_mu if mu else hwunits.hw_eta_calo)(flat["eta"])
         if name == "hwPhi":
             return (hwunits.hw_phi_mu if mu else hwunits.hw_phi_calo)(flat["phi"])
-        if name in ("iso", "isEle", "bx"):
+        if name in ("iso", "isEle", "bx") or (mu and name.startswith("tf")):
+            # track-finder features of files from elsewhere: 0, and tfMode 0 says "none"
             return np.zeros(size, COLLECTIONS[coll][name])
     if coll == "GenPart" and name == "charge" and "pdgId" in flat:
         return _charge_from_pdgid(flat["pdgId"])

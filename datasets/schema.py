@@ -14,6 +14,7 @@ import awkward as ak
 import numpy as np
 
 from l1t.core.errors import L1TInputError
+from .muon.trackfinder import FEATURES as MUON_FEATURES
 
 #: Event-level fields and their dtypes.
 EVENT_FIELDS: dict[str, str] = {
@@ -31,7 +32,9 @@ EVENT_FIELDS: dict[str, str] = {
 #: L1 object collections, their fields and dtypes (NanoAOD names where NanoAOD has them).
 COLLECTIONS: dict[str, dict[str, str]] = {
     "L1Mu": {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
-             "hwQual": "int32", "hwPt": "int32", "hwEta": "int32", "hwPhi": "int32", "bx": "int32"},
+             "hwQual": "int32", "hwPt": "int32", "hwEta": "int32", "hwPhi": "int32", "bx": "int32",
+             # the track finder's integer features (datasets/muon/trackfinder.py: FEATURES)
+             **dict.fromkeys(MUON_FEATURES, "int32")},
     "L1EG": {"pt": "float32", "eta": "float32", "phi": "float32", "hwIso": "int32",
              "iso": "float32", "isEle": "bool", "hwPt": "int32", "hwEta": "int32",
              "hwPhi": "int32", "bx": "int32"},
@@ -81,7 +84,7 @@ def validate(events: ak.Array, source: object, require_gen: bool = False) -> ak.
         spec = COLLECTIONS.get(coll) or GEN_COLLECTIONS[coll]
         have = set(ak.fields(events[coll]))
         for name, dtype in spec.items():
-            if name == "bx" and name not in have:
+            if (name == "bx" or name in MUON_FEATURES) and name not in have:
                 continue
             if name not in have:
                 raise L1TInputError(source, f"missing field; {coll} has {sorted(have)}",

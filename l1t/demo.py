@@ -14,11 +14,13 @@
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+from l1t.datasets.detector import DEFAULT
 from l1t.datasets.inputs import expand_inputs, read_inputs
-from l1t.datasets.production import produce
+from l1t.datasets.production import MANIFEST, produce, read_manifest
 from l1t.datasets.summary import format_summary, object_summary
 from l1t.models.anomaly.train import make_default_data, train_vae, training_text
 from l1t.models.anomaly.vae import VAEConfig
@@ -41,12 +43,28 @@ DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
                      "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
 
 
+def _stale(production: Path) -> bool:
+    """Whether ``production`` was made by another detector (an older l1t): the demo owns its
+    directory and makes such a production again instead of refusing it."""
+    if not (production / MANIFEST).exists():
+        return False
+    return read_manifest(production)["parameters"].get("detector") != DEFAULT.to_dict()
+
+
 def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: float = 200.0,
              seed: int = 1, progress: bool = True, echo=print) -> dict:
     """Run the demo into ``out_dir`` (resumes if rerun) and print what it made."""
     out = Path(out_dir)
     result = {}
     cache = out / ".cache"
+    stale = [p for p in [out / s for s in ("minbias", "qcd", "z_ll")]
+             + sorted((out / "anomaly-data").glob("*")) if _stale(p)]
+    if stale:
+        echo(f"== made by another detector, generated again: {', '.join(map(str, stale))}")
+        for p in stale:
+            shutil.rmtree(p)
+        if any(p.parent.name == "anomaly-data" for p in stale):
+            shutil.rmtree(out / "vae", ignore_errors=True)   # trained on that data
     for sample, n in (("minbias", events), ("qcd", max(events // 20, 50)),
                       ("z_ll", max(events // 40, 50))):
         t0 = time.perf_counter()

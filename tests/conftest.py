@@ -29,6 +29,11 @@ def _collection(rng: np.random.Generator, coll: str, spec: dict[str, str], n: in
         "hwEta": (hwunits.hw_eta_mu if mu else hwunits.hw_eta_calo)(eta),
         "hwPhi": (hwunits.hw_phi_mu if mu else hwunits.hw_phi_calo)(phi),
     }
+    from l1t.datasets.muon.trackfinder import FEATURES
+
+    for name, (bits, signed, _) in FEATURES.items():     # track-finder words of their widths
+        lo = -(1 << (bits - 1)) if signed else 0
+        values[name] = rng.integers(lo, (1 << (bits - 1)) if signed else (1 << bits), size)
     return ak.unflatten(ak.zip({f: values[f].astype(d) for f, d in spec.items()}), counts)
 
 

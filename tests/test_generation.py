@@ -113,7 +113,20 @@ def test_z_to_mumu_mass_peaks_at_91(tmp_path, cache):
     centers = 0.5 * (edges[1:] + edges[:-1])
     gauss = lambda x, a, m, s: a * np.exp(-0.5 * ((x - m) / s) ** 2)  # noqa: E731
     (amp, peak, width), _ = curve_fit(gauss, centers, counts, p0=(counts.max(), 91, 8))
-    assert peak == pytest.approx(91.19, abs=3.0)
+    # L1 muons from the track finder: ~15% resolution at 45 GeV and a pT scale a few per cent
+    # low (floored 0.5 GeV words, bend-based assignment), so the peak sits somewhat below m_Z
+    assert 91.19 * 0.85 < peak < 91.19 * 1.05
+    gen = ev.GenPart[(abs(ev.GenPart.pdgId) == 13) & (abs(ev.GenPart.eta) < 2.3)
+                     & (ev.GenPart.pt > 20)]
+    l1 = ev.L1Mu[ev.L1Mu.hwQual >= 8]
+    g, l1m = ak.unzip(ak.cartesian([gen, l1], nested=True))
+    dr = np.hypot(g.eta - l1m.eta, (g.phi - l1m.phi + np.pi) % (2 * np.pi) - np.pi)
+    best = ak.argmin(dr, axis=2, keepdims=True)
+    close = ak.flatten(dr[best], axis=2) < 0.3
+    ratio = ak.flatten(l1m[best], axis=2).pt / ak.flatten(g[best], axis=2).pt
+    response = ak.to_numpy(ak.drop_none(ak.flatten(ratio[close])))
+    assert len(response) > 0.9 * ak.sum(ak.num(gen))          # efficiency of the muon system
+    assert 0.93 < np.median(response) < 1.05
 
 
 def test_root_output_round_trips(tmp_path, cache):

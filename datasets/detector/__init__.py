@@ -5,7 +5,7 @@ Pipeline per chunk of bunch crossings (one module per subsystem; parameters in :
     particles ──digitize──► deposits, tracks, muon candidates  (per interaction, deterministic)
     crossing = hard interaction + pileup interactions (gathered, see l1t.datasets.pileup)
     deposits ──calo──► tower ET words (N, 93, 72) ──egamma / tau / jets / sums──► L1EG, L1Tau, L1Jet, L1EtSum
-    muon candidates ──muons──► L1Mu
+    muon candidates ──muons (l1t.datasets.muon: stations, hits, track finder)──► L1Mu
 
 Public: :func:`digitize`, :func:`simulate`, :func:`towers`, :class:`DetectorConfig`.
 """
@@ -53,7 +53,8 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     c, cols = sums.compute(total, jc, jcols, n, cfg)
     out["L1EtSum"] = to_collection("L1EtSum", c, cols, n)
     cands, mc = digi.mucands.gather(members, counts)
-    c, cols = muons.simulate(cands, mc, rng, cfg)
+    trk, tc = digi.tracks.gather(members, counts)
+    c, cols = muons.simulate(cands, mc, trk, tc, counts, rng, cfg)
     out["L1Mu"] = to_collection("L1Mu", c, cols, n)
     return out
 

@@ -51,16 +51,11 @@ class DetectorConfig:
     ht_jet_max_eta: float = 2.4
     met_max_eta: float = 3.0          # MET (type 2) from towers with |η| < 3; type 8 uses all
     # --- muons -----------------------------------------------------------------------------
+    # (the stations, field, iron, hits and track finder: l1t.datasets.muon, versioned here)
+    muon_system: str = "stations-v1"
     mu_max_eta: float = 2.4
-    mu_min_p: float = 3.0             # a muon needs p > 3 GeV to reach the muon stations
+    mu_min_p: float = 3.0             # pre-filter: below it no muon gets through the calorimeters
     mu_min_pt: float = 2.0
-    mu_efficiency: float = 0.95
-    mu_res_const: float = 0.10        # σ(1/pT)/(1/pT) = const ⊕ slope·pT
-    mu_res_slope: float = 0.0005      # per GeV: 25% at 500 GeV
-    mu_flip_const: float = 0.002      # charge mis-assignment probability = const + slope·pT
-    mu_flip_slope: float = 0.0001
-    mu_eta_resolution: float = 0.01
-    mu_phi_resolution: float = 0.01   # plus 0.2/pT
     decay_length_m: float = 2.0       # π/K decaying in flight before this length give muons
     mu_min_parent_pt: float = 3.0
 

@@ -8,8 +8,9 @@ resemble CMS trigger primitives; no public per-primitive figures were at hand):
 - resolution: ``POSITION_RES_M`` = 2 mm across the bending plane (σφ = 2 mm / r), θ 3 mrad, bend
   5 mrad;
 - station inefficiency ``STATION_INEFFICIENCY`` = 5% per station and muon;
-- background per station and crossing, Poisson with mean ``BACKGROUND_PER_MU`` · ⟨μ⟩ per region
-  (neutron-induced and other uncorrelated hits: 0.5 per station at ⟨μ⟩ = 200), uniform in φ and in
+- background per station and crossing, Poisson with mean ``BACKGROUND_PER_MU`` per pp interaction
+  of the crossing and region (neutron-induced and other uncorrelated hits: 0.5 per station at
+  200 interactions), uniform in φ and in
   η over the region, with a bend uniform in ±``BACKGROUND_BEND``;
 - punch-through: a charged hadron of momentum p leaks hits into the first station with probability
   ``PUNCH_THROUGH`` · (1 − exp(−p / 20 GeV)), into the second with a tenth of it.
@@ -79,9 +80,10 @@ def measure(t: Transport, crossing: np.ndarray, rng: np.random.Generator) -> Hit
                 t.bend[i, s] + BEND_RES * gauss[2, i, s], i.astype(np.int64))
 
 
-def background(n_crossings: int, mu: np.ndarray, rng: np.random.Generator) -> Hits:
-    """Uncorrelated hits of ``n_crossings`` crossings at pileup ``mu`` (per crossing)."""
-    mean = np.repeat(np.asarray(mu, np.float64), 2 * g.N_STATIONS) * BACKGROUND_PER_MU
+def background(n_crossings: int, interactions: np.ndarray, rng: np.random.Generator) -> Hits:
+    """Uncorrelated hits of ``n_crossings`` crossings of ``interactions`` pp interactions each
+    (or the mean pileup, for a plain estimate)."""
+    mean = np.repeat(np.asarray(interactions, np.float64), 2 * g.N_STATIONS) * BACKGROUND_PER_MU
     counts = rng.poisson(mean)
     total = int(counts.sum())
     slot = np.repeat(np.arange(len(counts)), counts)

@@ -17,7 +17,8 @@ As the CMS endcap track finder (EMTF) does, per crossing and region (barrel, end
    as in firmware.
 4. **pT assignment** by default from the bend: pT = K(pair, |η|) / |Δφ| of the first available
    station pair (12, 13, 23, 14, 24, 34), K calibrated on the transport model itself (muons of
-   50 GeV, no scattering, mean energy loss, per 0.1 in |η|): the classic assignment before
+   50 GeV, no scattering, mean energy loss, at points 0.05 apart in |η|, interpolated within the
+   barrel and within the endcap): the classic assignment before
    lookup tables and nets; charge from the sign of that Δφ; φ at the vertex and η from the
    reference hit.
 
@@ -54,7 +55,6 @@ FEATURES: dict[str, tuple[int, bool, float | None]] = {
     **{f"tfBend{s + 1}": (6, True, BEND_LSB) for s in range(g.N_STATIONS)},
     "tfMode": (4, False, None), "tfRing": (2, False, None), "tfQual": (4, False, None),
 }
-_ETA_BINS = np.linspace(0.0, g.ETA_MAX, 25)
 _REF_ORDER = (1, 0, 2, 3)
 
 
@@ -118,7 +118,8 @@ def find(hits: Hits) -> Candidates:
     # the closest hit in φ per (anchor, station)
     key = i * n_st + h.station[j]
     order = np.lexsort((np.abs(dphi), key))
-    first = np.r_[True, key[order][1:] != key[order][:-1]]
+    first = np.ones(len(order), bool)
+    first[1:] = key[order][1:] != key[order][:-1]
     best = order[first]
     members = np.full((len(h), n_st), -1, np.int64)
     members[np.arange(len(h)), h.station] = np.arange(len(h))
@@ -177,7 +178,7 @@ def _features(h: Hits, members: np.ndarray, crossing: np.ndarray) -> Candidates:
     ring = np.where(endcap, np.where(eta_abs > 1.6, 1, 2), 0) * (first_station == 0) \
         + np.where(first_station > 0, 3, 0)
     f["tfMode"], f["tfRing"], f["tfQual"] = mode.astype(np.int32), ring.astype(np.int32), quality
-    pt, charge, phi_vtx = _assign(dphis, eta_abs, ref_phi, ref)
+    pt, charge, phi_vtx = _assign(dphis, eta_abs, endcap, ref_phi, ref)
     eta = np.where(side == 1, -eta_abs, eta_abs)
     return Candidates(crossing, f, pt, eta, phi_vtx, charge, quality,
                       h.muon[m[rows, ref]] if n else np.zeros(0, np.int64))
@@ -197,33 +198,48 @@ def _quality(mode: np.ndarray) -> np.ndarray:
     return table[mode]
 
 
+#: calibration points in |η|: each region on its own, so nothing is interpolated across the
+#: barrel–endcap boundary, where the bend changes fastest
+_CAL_BARREL = np.linspace(0.0, g.ETA_BARREL - 1e-3, 21)
+_CAL_ENDCAP = np.linspace(g.ETA_BARREL, g.ETA_MAX, 29)
+
+
 @lru_cache(maxsize=1)
-def calibration() -> tuple[np.ndarray, np.ndarray]:
-    """``K[pair, eta_bin]`` (rad·GeV: Δφ·pT of a positive muon) and ``C[station, eta_bin]``
-    (φ at the station minus φ at the vertex, times pT), from the transport model at 50 GeV."""
+def calibration() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At the calibration points ``eta`` (|η|, barrel then endcap): ``K[pair, point]`` (rad·GeV:
+    Δφ·pT of a positive muon) and ``C[station, point]`` (φ at the station minus φ at the vertex,
+    times pT), from the transport model at 50 GeV without scattering and with the mean loss."""
     from .propagate import transport
 
-    centres = 0.5 * (_ETA_BINS[1:] + _ETA_BINS[:-1])
+    eta = np.r_[_CAL_BARREL, _CAL_ENDCAP]
     pt = 50.0
-    tr = transport(np.full(len(centres), pt), centres, np.zeros(len(centres)),
-                   np.ones(len(centres)), np.random.default_rng(0), scatter=False,
-                   fluctuate=False)
+    tr = transport(np.full(len(eta), pt), eta, np.zeros(len(eta)), np.ones(len(eta)),
+                   np.random.default_rng(0), scatter=False, fluctuate=False)
     k = np.stack([(tr.phi[:, b] - tr.phi[:, a]) * pt for a, b in PAIRS])
-    c = (tr.phi * pt).T
-    return k, c
+    return eta, k, (tr.phi * pt).T
 
 
-def _assign(dphis, eta_abs, ref_phi, ref):
-    k, c = calibration()
-    b = np.clip(np.digitize(eta_abs, _ETA_BINS) - 1, 0, len(_ETA_BINS) - 2)
+def _at(eta_abs: np.ndarray, endcap: np.ndarray, table_row: np.ndarray,
+        eta_points: np.ndarray) -> np.ndarray:
+    """A calibration row interpolated linearly in |η| within the candidate's region (that of its
+    hits, not of its measured η)."""
+    nb = len(_CAL_BARREL)
+    barrel = np.interp(eta_abs, eta_points[:nb], table_row[:nb])
+    end = np.interp(eta_abs, eta_points[nb:], table_row[nb:])
+    return np.where(endcap, end, barrel)
+
+
+def _assign(dphis, eta_abs, endcap, ref_phi, ref):
+    points, k, c = calibration()
     n = len(eta_abs)
     inv = np.full(n, np.nan)                      # charge / pT
     for p, pair in enumerate(PAIRS):
         both, d = dphis[pair]
         take = both & np.isnan(inv)
-        inv = np.where(take, d / k[p, b], inv)
+        inv = np.where(take, d / _at(eta_abs, endcap, k[p], points), inv)
     inv = np.nan_to_num(inv)
     charge = np.where(inv >= 0, 1, -1).astype(np.int32)
     pt = 1.0 / np.maximum(np.abs(inv), 1.0 / 1000.0)
-    phi_vtx = _wrap(ref_phi - c[ref, b] * inv) if n else np.zeros(0)
-    return pt, charge, phi_vtx
+    c_ref = np.choose(np.maximum(ref, 0), [_at(eta_abs, endcap, c[s], points) for s in range(4)]) \
+        if n else np.zeros(0)
+    return pt, charge, _wrap(ref_phi - c_ref * inv)
