@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .formats import write_events
 from l1t.core.executor import connect, run_tasks
 from l1t.core.files import JsonContract
 from .genjets import gen_jets
+from .gun import muon_gun
 from .integrity import changed, check_manifest_shape, sha256_of, verified_chunks
 from .pileup import build_pool, compose, load_pool
 from .pythia import chunk_seed, generate, prepare_mpi_init
@@ -38,6 +40,21 @@ MAX_PILEUP = 300.0
 #: Largest master seed: every file format l1t writes stores integers up to 2^63 - 1 exactly.
 MAX_SEED = 2**63 - 1
 _log = logging.getLogger("l1t")
+
+
+@dataclass(frozen=True)
+class Generator:
+    """What makes a sample's hard interactions: ``make(sample, n, seed, mpi_init)`` → events as
+    :func:`l1t.datasets.pythia.generate` returns them; ``mpi_init``: whether it reads a Pythia
+    multiparton-interaction initialisation."""
+
+    make: Callable[..., ak.Array]
+    mpi_init: bool
+
+
+#: Generators by the name a :class:`~l1t.datasets.samples.Sample` gives.
+GENERATORS: dict[str, Generator] = {"pythia": Generator(generate, True),
+                                     "muon_gun": Generator(muon_gun, False)}
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,8 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     """Generate, mix and simulate one chunk; returns the events in the L1 schema."""
     sample = get_sample(spec.sample)
     pythia_seed = chunk_seed(spec.seed, spec.index)
-    hard = generate(sample, spec.n_events, pythia_seed, Path(spec.mpi_init))
+    hard = GENERATORS[sample.generator].make(sample, spec.n_events, pythia_seed,
+                                             Path(spec.mpi_init) if spec.mpi_init else None)
     digi = detector.digitize(hard.particles, spec.cfg)
     pool_size = 0
     pthats = ak.to_numpy(hard.pthat)
@@ -138,7 +156,8 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
         raise L1TInputError(out / MANIFEST, "directory holds a production with other "
                             f"parameters ({', '.join(diff)}); use a new --out", diff[0])
     cache = Path(cache_dir) if cache_dir is not None else out / ".cache"
-    mpi = prepare_mpi_init(get_sample(sample), cache / f"mpi-{sample}.dat", seed=1)
+    mpi = (prepare_mpi_init(get_sample(sample), cache / f"mpi-{sample}.dat", seed=1)
+           if GENERATORS[get_sample(sample).generator].mpi_init else "")
     pool = None
     if pileup > 0:
         pool_mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat", seed=1)

@@ -1,4 +1,5 @@
-"""The named Pythia8 samples (pp at 14 TeV, Tune:pp 14 unless a sample says otherwise).
+"""The named samples: Pythia8 (pp at 14 TeV, Tune:pp 14 unless a sample says otherwise) and a
+muon gun.
 
 Each sample is data: a list of Pythia settings, a one-line description and whether its events
 carry weights. Add a sample by adding an entry to :data:`SAMPLES`.
@@ -27,6 +28,9 @@ class Sample:
     settings: tuple[str, ...]
     weighted: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: what makes the hard interaction: ``pythia`` (the settings) or a particle gun
+    #: (``l1t.datasets.production.GENERATORS``)
+    generator: str = "pythia"
 
 
 def _bsm(*lines: str) -> tuple[str, ...]:
@@ -66,6 +70,9 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
     Sample("hpm60_taunu", "charged scalar h+-(60 GeV) -> tau nu, b g -> H+- t (ADC2021 signal)",
            _bsm("HiggsBSM:bg2H+-t = on", "37:m0 = 60", "37:onMode = off", "37:onIfAny = 15"),
            tags=("signal",)),
+    Sample("muon_gun", "single muons flat in q/pT from 2 GeV to 1 TeV, both charges, |eta| < 2.4 "
+                       "(training the muon pT assignment)", (), tags=("gun",),
+           generator="muon_gun"),
 ]}
 
 

@@ -75,7 +75,8 @@ def cmd_generate(args) -> int:
                 workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     print(f"{args.sample}: {m['events_done']} crossings at pileup {args.pileup:g} in "
           f"{len(m['chunks'])} chunk(s) -> {Path(args.out) / 'manifest.json'}")
-    print(f"cross section {m['sigma_mb']:.4g} mb (Pythia estimate)")
+    print(f"cross section {m['sigma_mb']:.4g} mb (Pythia estimate)" if m["sigma_mb"] else
+          "no cross section (a particle gun)")
     return 0
 
 
@@ -165,7 +166,7 @@ def cmd_turn_on(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def _train_vae(args) -> None:
     from l1t.models.anomaly.train import make_default_data, train_vae, training_text
     from l1t.models.anomaly.vae import VAEConfig
 
@@ -176,6 +177,23 @@ def cmd_train(args) -> int:
     model, meta = train_vae(data, out, cfg, n_events=args.events)
     print(training_text(model, meta))
     print(f"-> {out}")
+
+
+def _train_muon_lut(args) -> None:
+    from l1t.models.muon.lut import train_lut_from
+
+    if not args.data:
+        raise L1TInputError("--data", "the muon lookup table trains on a muon_gun production: "
+                            "give --data DIR (l1t generate muon_gun ...)")
+    print(train_lut_from(args.data, args.out).text())
+
+
+#: ``l1t train MODEL``: the trainer of each model, by name
+_TRAINERS = {"vae": _train_vae, "muon-lut": _train_muon_lut}
+
+
+def cmd_train(args) -> int:
+    _TRAINERS[args.model](args)
     return 0
 
 
@@ -391,11 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_verify(s)
     s.set_defaults(func=cmd_turn_on)
 
-    s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector)")
-    s.add_argument("model", choices=["vae"])
-    s.add_argument("--out", required=True, help="model directory (encoder.h5 + model.json)")
-    s.add_argument("--data", default=None, help="directory of productions named by sample "
-                   "(default: generate a small set into OUT/data)")
+    s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector; "
+                       "muon-lut: the muon pT lookup table)")
+    s.add_argument("model", choices=list(_TRAINERS))
+    s.add_argument("--out", required=True,
+                   help="model directory (vae: encoder.h5 + model.json; muon-lut: lut.npz)")
+    s.add_argument("--data", default=None, help="vae: directory of productions named by sample "
+                   "(default: generate a small set into OUT/data); muon-lut: a muon_gun "
+                   "production")
     s.add_argument("--bits", type=_bits, default=None,
                    help="quantization-aware training with this weight width (default: float)")
     s.add_argument("--sparsity", type=_fraction, default=0.0,

@@ -1,0 +1,1 @@
+"""The muon pT assignment: a lookup table (the baseline) and a quantized net."""
