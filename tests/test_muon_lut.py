@@ -79,3 +79,16 @@ def test_muon_gun_production_trains_the_table_through_the_command(tmp_path):
     assert main(["train", "muon-lut", "--data", str(gun), "--out", str(tmp_path / "lut")]) == 0
     lut = MuonLUT.load(tmp_path / "lut" / "lut.npz")
     assert (lut.words > 0).sum() >= 5         # 600 muons: a handful of addresses with 3+
+
+
+def test_threshold_scaling_puts_the_90_percent_point_at_the_threshold():
+    from l1t.models.muon.scaling import ThresholdScale
+
+    feats, pt, bend = _gun_candidates(80_000, 7)
+    scale = ThresholdScale.fit(pt, bend, (10.0, 22.0, 40.0))
+    scaled = scale.apply(bend)
+    for t in (10.0, 22.0, 40.0):
+        near = np.abs(pt - t) <= 0.05 * t
+        assert np.mean(bend[near] >= t) < 0.85                 # unscaled: the turn-on is late
+        assert np.mean(scaled[near] >= t) == pytest.approx(0.90, abs=0.04)
+    assert np.all(np.diff(scale.apply(np.linspace(5, 200, 50))) > 0)    # monotonic
