@@ -99,3 +99,9 @@ def test_background_alone_makes_few_low_quality_candidates():
     c = trackfinder.find(hits.background(n, np.full(n, 200.0), rng))
     assert len(c) < 0.1 * n
     assert np.mean(c.quality >= 12) < 0.05        # three-station coincidences are rare
+
+
+def test_no_hits_no_candidates():
+    empty = hits.background(5, np.zeros(5), np.random.default_rng(1))
+    c = trackfinder.find(empty)
+    assert len(c) == 0 and all(len(v) == 0 for v in c.features.values()) and len(c.pt) == 0
