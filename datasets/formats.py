@@ -35,7 +35,7 @@ import numpy as np
 from . import hwunits
 from l1t.core.errors import L1TInputError
 from l1t.core.files import atomic_write
-from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, validate
+from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, MUON_FEATURES, validate
 
 PathLike = str | os.PathLike
 
@@ -76,7 +76,7 @@ def _derive(coll: str, name: str, flat: Mapping[str, np.ndarray], size: int) -> 
             return (hwunits.hw_eta_mu if mu else hwunits.hw_eta_calo)(flat["eta"])
         if name == "hwPhi":
             return (hwunits.hw_phi_mu if mu else hwunits.hw_phi_calo)(flat["phi"])
-        if name in ("iso", "isEle", "bx") or (mu and name.startswith("tf")):
+        if name in ("iso", "isEle", "bx") or (mu and name in MUON_FEATURES):
             # track-finder features of files from elsewhere: 0, and tfMode 0 says "none"
             return np.zeros(size, COLLECTIONS[coll][name])
     if coll == "GenPart" and name == "charge" and "pdgId" in flat:

@@ -15,9 +15,9 @@ import awkward as ak
 import numpy as np
 
 from .muon.geometry import ETA_MAX
+from .muon.material import MUON_MASS_GEV
 from .samples import Sample
 
-MUON_MASS_GEV = 0.1056584
 INV_PT_MIN, INV_PT_MAX = 1.0 / 1000.0, 1.0 / 2.0
 
 

@@ -123,7 +123,7 @@ def verified_chunks(out_dir: Path, m: dict, manifest_path: Path) -> list[Path]:
     if not verifying():
         return files
     if not m["complete"]:
-        n = m.get("parameters", {}).get("events", "?")
+        n = m["parameters"].get("events", "?")
         raise L1TInputError(manifest_path, f"the production is incomplete ({m['events_done']} of "
                             f"{n} crossings): rerun the same `l1t generate` to finish it "
                             "(or --no-verify to read what is there)", "complete")

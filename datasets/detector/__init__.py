@@ -41,7 +41,8 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     em_hw, had_hw = towers(digi, members, counts, rng, cfg)
     total = em_hw + had_hw
     rho = calo.pileup_density(total, cfg.tower_lsb)
-    track_max = _track_grid(digi, members, counts, rng, cfg)
+    trk, tc = digi.tracks.gather(members, counts)     # for e/γ isolation and punch-through
+    track_max = _track_grid(trk, tc, len(counts), rng, cfg)
 
     out = {}
     c, cols = egamma.find(em_hw, had_hw, rho, track_max, cfg)
@@ -53,16 +54,15 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     c, cols = sums.compute(total, jc, jcols, n, cfg)
     out["L1EtSum"] = to_collection("L1EtSum", c, cols, n)
     cands, mc = digi.mucands.gather(members, counts)
-    trk, tc = digi.tracks.gather(members, counts)
     c, cols = muons.simulate(cands, mc, trk, tc, counts, rng, cfg)
     out["L1Mu"] = to_collection("L1Mu", c, cols, n)
     return out
 
 
-def _track_grid(digi, members, counts, rng, cfg) -> np.ndarray:
-    """Highest L1-track pT (GeV) pointing at each tower, ``(n_cross, 93, 72)``."""
-    trk, cross = digi.tracks.gather(members, counts)
+def _track_grid(trk, cross, n_cross, rng, cfg) -> np.ndarray:
+    """Highest L1-track pT (GeV) pointing at each tower, ``(n_cross, 93, 72)``, of the gathered
+    tracks ``trk`` (crossing ``cross`` each)."""
     pt = trk["pt"] * (1.0 + cfg.track_pt_resolution * rng.standard_normal(len(cross)))
-    grid = np.zeros(len(counts) * N_TOWERS, np.float32)
+    grid = np.zeros(n_cross * N_TOWERS, np.float32)
     np.maximum.at(grid, cross * N_TOWERS + tower_index(trk["eta"], trk["phi_calo"]), pt)
-    return grid.reshape(len(counts), N_ETA, N_PHI)
+    return grid.reshape(n_cross, N_ETA, N_PHI)

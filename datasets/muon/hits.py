@@ -17,7 +17,7 @@ resemble CMS trigger primitives; no public per-primitive figures were at hand):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -51,13 +51,11 @@ class Hits:
 
     @staticmethod
     def concatenate(parts: list["Hits"]) -> "Hits":
-        fields = ("crossing", "station", "endcap", "phi", "theta", "bend", "muon")
-        return Hits(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        return Hits(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Hits)))
 
     def sorted(self) -> "Hits":
         order = np.lexsort((self.station, self.crossing))
-        return Hits(*(getattr(self, f)[order] for f in
-                      ("crossing", "station", "endcap", "phi", "theta", "bend", "muon")))
+        return Hits(*(getattr(self, f.name)[order] for f in fields(Hits)))
 
 
 def _radius(endcap: np.ndarray, station: np.ndarray, theta: np.ndarray) -> np.ndarray:

@@ -69,9 +69,10 @@ def transport(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, charge: np.ndarr
     reached = np.zeros(shape, bool)
     out = {k: np.zeros(shape) for k in ("phi", "theta", "bend", "p")}
     surf = np.where(endcap[:, None], g.ENDCAP_Z[None, :], g.BARREL_R[None, :])
+    r1 = np.zeros(n)                                   # radius after the step (before: r0)
     for _ in range(N_STEPS):
         cot = 1.0 / np.tan(polar)
-        r0, z0 = np.hypot(x, y), z
+        r0, z0 = r1, z
         xm, ym = x + 0.5 * dl * np.cos(alpha), y + 0.5 * dl * np.sin(alpha)
         rm, zm = np.hypot(xm, ym), z + 0.5 * dl * cot
         stretch = np.sqrt(1.0 + cot * cot)           # 3-D path per transverse length = 1/sin(theta)

@@ -41,6 +41,9 @@ PAIR_NAMES = tuple(f"{a + 1}{b + 1}" for a, b in PAIRS)
 #: road half-widths in φ (rad) per station pair, wide enough for 3 GeV muons (estimate)
 PHI_ROAD = {(0, 1): 0.25, (0, 2): 0.35, (1, 2): 0.2, (0, 3): 0.45, (1, 3): 0.3, (2, 3): 0.2}
 THETA_ROAD = 0.06
+_ROAD = np.zeros((g.N_STATIONS, g.N_STATIONS))
+for (_a, _b), _w in PHI_ROAD.items():
+    _ROAD[_a, _b] = _w
 PHI_LSB = 2 * np.pi / 8192
 THETA_LSB = (np.pi / 2) / 128
 DPHI_LSB = 0.00025
@@ -109,11 +112,8 @@ def find(hits: Hits) -> Candidates:
     i, j = _pairs_within(h.crossing)
     dphi = _wrap(h.phi[j] - h.phi[i])
     dtheta = h.theta[j] - h.theta[i]
-    road = np.zeros((n_st, n_st))
-    for (a, b), w in PHI_ROAD.items():
-        road[a, b] = w
     ok = (h.station[j] > h.station[i]) & (h.endcap[i] == h.endcap[j])
-    ok &= (np.abs(dphi) < road[h.station[i], h.station[j]]) & (np.abs(dtheta) < THETA_ROAD)
+    ok &= (np.abs(dphi) < _ROAD[h.station[i], h.station[j]]) & (np.abs(dtheta) < THETA_ROAD)
     i, j, dphi = i[ok], j[ok], dphi[ok]
     # the closest hit in φ per (anchor, station)
     key = i * n_st + h.station[j]
@@ -148,12 +148,12 @@ def _features(h: Hits, members: np.ndarray, crossing: np.ndarray) -> Candidates:
     have = members >= 0
     m = np.where(have, members, 0)
     phi, theta, bend = h.phi[m], h.theta[m], h.bend[m]
-    endcap = np.where(have.any(axis=1), h.endcap[m[np.arange(n), have.argmax(axis=1)]], False) \
-        if n else np.zeros(0, bool)
+    rows = np.arange(n)
+    first_station = have.argmax(axis=1)          # every candidate has hits in >= 2 stations
+    endcap = h.endcap[m[rows, first_station]]
     ref = np.full(n, -1)
     for s in reversed(_REF_ORDER):
         ref = np.where(have[:, s], s, ref)
-    rows = np.arange(n)
     ref_phi, ref_theta = phi[rows, ref], theta[rows, ref]
     folded = np.minimum(ref_theta, np.pi - ref_theta)
     side = (ref_theta > np.pi / 2).astype(np.int32)        # z < 0 (theta measured from +z)
@@ -173,15 +173,13 @@ def _features(h: Hits, members: np.ndarray, crossing: np.ndarray) -> Candidates:
                                    *FEATURES[f"tfBend{s + 1}"])
     mode = sum(have[:, s].astype(np.int32) << (3 - s) for s in range(g.N_STATIONS))
     quality = _quality(mode)
-    first_station = have.argmax(axis=1)
     eta_abs = np.minimum(-np.log(np.tan(np.maximum(folded, 1e-3) / 2)), g.ETA_MAX)
     ring = np.where(endcap, np.where(eta_abs > 1.6, 1, 2), 0) * (first_station == 0) \
         + np.where(first_station > 0, 3, 0)
     f["tfMode"], f["tfRing"], f["tfQual"] = mode.astype(np.int32), ring.astype(np.int32), quality
     pt, charge, phi_vtx = _assign(dphis, eta_abs, endcap, ref_phi, ref)
     eta = np.where(side == 1, -eta_abs, eta_abs)
-    return Candidates(crossing, f, pt, eta, phi_vtx, charge, quality,
-                      h.muon[m[rows, ref]] if n else np.zeros(0, np.int64))
+    return Candidates(crossing, f, pt, eta, phi_vtx, charge, quality, h.muon[m[rows, ref]])
 
 
 def _quality(mode: np.ndarray) -> np.ndarray:
@@ -240,6 +238,5 @@ def _assign(dphis, eta_abs, endcap, ref_phi, ref):
     inv = np.nan_to_num(inv)
     charge = np.where(inv >= 0, 1, -1).astype(np.int32)
     pt = 1.0 / np.maximum(np.abs(inv), 1.0 / 1000.0)
-    c_ref = np.choose(np.maximum(ref, 0), [_at(eta_abs, endcap, c[s], points) for s in range(4)]) \
-        if n else np.zeros(0)
+    c_ref = np.choose(ref, [_at(eta_abs, endcap, c[s], points) for s in range(4)])
     return pt, charge, _wrap(ref_phi - c_ref * inv)
