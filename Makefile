@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.l1t-installed
 
-.PHONY: demo test test-full bench install clean
+.PHONY: demo test test-full bench install clean muon-lut
 
 install: $(STAMP)
 
@@ -29,6 +29,13 @@ test-full: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The muon pT lookup table shipped for the muon system (datasets/muon/data/): a 300 000-muon
+# gun production at pileup 0, then the table and its threshold scale trained on it (~15 min).
+muon-lut: $(STAMP)
+	$(BIN)/l1t generate muon_gun --events 300000 --chunk-size 10000 --seed 13 --out build/muon-gun --quiet
+	$(BIN)/l1t train muon-lut --data build/muon-gun --out build/muon-lut
+	mkdir -p datasets/muon/data && cp build/muon-lut/lut.npz datasets/muon/data/lut-stations-v1.npz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis demo-out

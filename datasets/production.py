@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import awkward as ak
@@ -90,9 +90,10 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
         pthats = np.concatenate([pthats, pool_pthat])
         pool_size = len(pool)
     rng = np.random.default_rng(np.random.SeedSequence([spec.seed, spec.index, 1]))
-    members, counts = compose(spec.n_events, spec.mu, pool_size, rng,
-                              zero_bias=spec.sample == "minbias")
-    l1 = detector.simulate(digi, members, counts, rng, spec.cfg)
+    members, counts = compose(spec.n_events, spec.mu, pool_size, rng, zero_bias=sample.zero_bias)
+    # event weights: the generator's, times the muon enrichment's where the sample boosts decays
+    weight = np.array(ak.to_numpy(hard.weight), np.float64)
+    l1 = detector.simulate(digi, members, counts, rng, spec.cfg, weight)
     pthat_max = np.zeros(len(counts))
     np.maximum.at(pthat_max, np.repeat(np.arange(len(counts)), counts), pthats[members])
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
@@ -100,7 +101,7 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     fields = {
         "event": np.arange(spec.first_event, spec.first_event + n, dtype=np.int64),
         "seed": np.full(n, pythia_seed, np.int64),
-        "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": hard.weight,
+        "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": weight,
         "pthat": hard.pthat, "pthat_max": pthat_max, "mu": np.full(n, spec.mu, np.float32),
         "n_interactions": counts.astype(np.int32),
         **l1,
@@ -141,7 +142,7 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     ``cache_dir`` (default ``out_dir/.cache``) holds the Pythia MPI initialisation and the min-bias
     pool; both are deterministic, so productions may share one.
     """
-    get_sample(sample)
+    cfg = replace(cfg, **dict(get_sample(sample).detector))
     _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt)
     if scheduler:   # an unreachable scheduler fails before anything is written
         connect(scheduler).close()

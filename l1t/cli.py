@@ -109,6 +109,17 @@ def _rate_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def _gev_list(text: str) -> list[float]:
+    """Comma-separated thresholds in GeV, each in (0, 255.5] (the 9-bit 0.5 GeV word)."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated GeV values, got {text!r}")
+    if not values or any(not (0 < v <= 255.5) for v in values):
+        raise argparse.ArgumentTypeError(f"thresholds must be in (0, 255.5] GeV, got {text!r}")
+    return values
+
+
 def _check_targets(targets: tuple[float, ...] | None, bunches: int, option: str) -> None:
     """A target rate cannot exceed the rate of colliding crossings."""
     from l1t.trigger.lhc import LHC_REVOLUTION_KHZ
@@ -136,14 +147,26 @@ def cmd_rates(args) -> int:
 
     _check_targets(args.target_rate, args.bunches, "--target-rate")
     menu = load_menu(args.menu)
+    if args.assign:
+        menu = menu.with_assign(args.assign)
     job = RateJob(menu, fmt=args.format, mapping=args.mapping, step_size=args.step_size,
                   stitch_pthat=args.stitch_pthat, sigma_inel_mb=args.sigma_inel)
     groups = run(job, expand_inputs(args.input), scheduler=args.scheduler, workers=args.workers,
                  progress=not args.quiet)
     summary = summarize(groups, menu, bunches=args.bunches, targets_khz=args.target_rate or ())
     paths = write_rates(summary, args.out)
+    for model_dir in menu.assign:
+        print(f"L1Mu pT and charge from {model_dir} (firmware emulator)")
     print(rate_table_text(summary))
     print(f"-> {paths['csv']}, {paths['json']}")
+    return 0
+
+
+def cmd_muon_performance(args) -> int:
+    from l1t.trigger.muon_performance import muon_performance
+
+    print(muon_performance(args.model, args.gun, args.rate_sample, args.thresholds, args.out,
+                           bunches=args.bunches).text())
     return 0
 
 
@@ -173,7 +196,8 @@ def _train_vae(args) -> None:
     out = Path(args.out)
     data = Path(args.data) if args.data else make_default_data(out / "data", pileup=args.pileup,
                                                                progress=not args.quiet)
-    cfg = VAEConfig(epochs=args.epochs, seed=args.seed, bits=args.bits, sparsity=args.sparsity)
+    cfg = VAEConfig(epochs=args.epochs or VAEConfig.epochs, seed=args.seed, bits=args.bits,
+                    sparsity=args.sparsity)
     model, meta = train_vae(data, out, cfg, n_events=args.events)
     print(training_text(model, meta))
     print(f"-> {out}")
@@ -188,8 +212,20 @@ def _train_muon_lut(args) -> None:
     print(train_lut_from(args.data, args.out).text())
 
 
+def _train_muon_pt(args) -> None:
+    from l1t.models.muon.nn import NetConfig
+    from l1t.models.muon.train import train_muon_pt
+
+    if not args.data:
+        raise L1TInputError("--data", "the muon pT net trains on a muon_gun production: "
+                            "give --data DIR (l1t generate muon_gun ...)")
+    cfg = NetConfig(bits=args.bits or NetConfig.bits, sparsity=args.sparsity,
+                    epochs=args.epochs or NetConfig.epochs, seed=args.seed)
+    print(train_muon_pt(args.data, args.out, cfg).text())
+
+
 #: ``l1t train MODEL``: the trainer of each model, by name
-_TRAINERS = {"vae": _train_vae, "muon-lut": _train_muon_lut}
+_TRAINERS = {"vae": _train_vae, "muon-lut": _train_muon_lut, "muon-pt": _train_muon_pt}
 
 
 def cmd_train(args) -> int:
@@ -389,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bunches(s)
     s.add_argument("--target-rate", type=_rate_list, default=None,
                    help="comma-separated kHz: thresholds giving these rates, per seed")
+    s.add_argument("--assign", action="append", default=None, metavar="DIR",
+                   help="a model replacing an L1 field, e.g. a muon pT net (l1t train muon-pt) "
+                        "for L1Mu.pt; added to the menu's assign: (default: the detector's "
+                        "lookup table)")
     _add_stitch_pthat(s)
     # the bound catches a unit slip (estimate: ~13x the 78.9 mb Pythia gives at 14 TeV, NOTES.md)
     s.add_argument("--sigma-inel", type=_number(above=0, maximum=1000), default=None,
@@ -400,6 +440,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_verify(s)
     s.set_defaults(func=cmd_rates)
 
+    s = sub.add_parser("muon-performance", help="muon pT: lookup table vs net at equal "
+                       "efficiency (resolution, turn-ons, rates, reduction)")
+    s.add_argument("--model", required=True, help="muon pT net directory (l1t train muon-pt)")
+    s.add_argument("--gun", nargs="+", required=True, help="muon_gun productions (turn-ons)")
+    s.add_argument("--rate-sample", nargs="+", required=True,
+                   help="zero-bias (minbias) productions for the rates, e.g. at pileup 200")
+    s.add_argument("--thresholds", type=_gev_list, default=[20.0, 22.0],
+                   help="comma-separated single-muon thresholds in GeV (default 20,22)")
+    _add_bunches(s)
+    s.add_argument("--out", required=True, help="output directory (performance.json + PNGs)")
+    _add_no_verify(s)
+    s.set_defaults(func=cmd_muon_performance)
+
     s = sub.add_parser("turn-on", help="seed efficiency vs generator pT, with the 90%% point")
     s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True, help="signal files or productions")
@@ -410,18 +463,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_turn_on)
 
     s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector; "
-                       "muon-lut: the muon pT lookup table)")
+                       "muon-lut: the muon pT lookup table; muon-pt: the muon pT net)")
     s.add_argument("model", choices=list(_TRAINERS))
     s.add_argument("--out", required=True,
-                   help="model directory (vae: encoder.h5 + model.json; muon-lut: lut.npz)")
+                   help="model directory (vae: encoder.h5 + model.json; muon-lut: lut.npz; "
+                   "muon-pt: model.h5 + model.json)")
     s.add_argument("--data", default=None, help="vae: directory of productions named by sample "
-                   "(default: generate a small set into OUT/data); muon-lut: a muon_gun "
+                   "(default: generate a small set into OUT/data); muon-lut, muon-pt: a muon_gun "
                    "production")
     s.add_argument("--bits", type=_bits, default=None,
-                   help="quantization-aware training with this weight width (default: float)")
+                   help="quantization-aware training with this weight width (default: vae "
+                   "float, muon-pt 8)")
     s.add_argument("--sparsity", type=_fraction, default=0.0,
-                   help="encoder pruning fraction, 0 <= s < 1")
-    s.add_argument("--epochs", type=_positive_int, default=30)
+                   help="pruning fraction of the kernels, 0 <= s < 1")
+    s.add_argument("--epochs", type=_positive_int, default=None,
+                   help="training epochs (default: vae 30, muon-pt 20)")
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
     s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
@@ -541,7 +597,7 @@ def quiet_frameworks() -> None:
 #: Options naming files or directories a command reads: its output may not overwrite them or
 #: lie inside them.
 _INPUT_OPTIONS = ("input", "inputs", "data", "model", "menu", "signal", "pipeline",
-                  "filling_scheme", "mapping")
+                  "filling_scheme", "mapping", "gun", "rate_sample", "assign")
 
 
 def _inputs_of(args) -> list[str]:

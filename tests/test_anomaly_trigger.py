@@ -32,10 +32,14 @@ def test_anomaly_cut_needs_a_model(tmp_path):
         parse_menu(text, str(tmp_path / "menu.yaml"))
     model = tmp_path / "m"
     model.mkdir()
-    (model / "model.json").write_text("{}")
+    (model / "model.json").write_text('{"format": "l1t-muon-pt"}')
+    with pytest.raises(L1TInputError, match="holds a muon-pt model, not anomaly"):
+        parse_menu(text.replace("nowhere", "m"), str(tmp_path / "menu.yaml"))
+    (model / "model.json").write_text('{"format": "l1t-vae-anomaly"}')
     menu = parse_menu(text.replace("nowhere", "m"), str(tmp_path / "menu.yaml"))
-    cut = menu.seeds[0].condition.anomaly[0]
+    cut = menu.seeds[0].condition.models[0]
     assert cut.model == str(model.resolve()) and cut.min == 3.5 and cut.score == "axo"
+    assert cut.kind == "anomaly"
     assert menu.seeds[0].reference_is_score
     bad = text.replace("nowhere", "m").replace("axo", "mse")
     with pytest.raises(L1TInputError, match="unknown score"):

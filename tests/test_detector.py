@@ -6,6 +6,7 @@ import pytest
 from l1t.datasets import detector
 from l1t.datasets.detector.geometry import ETA_CENTERS, N_ETA, N_PHI, PHI_CENTERS, tower_index
 from l1t.datasets.detector.windows import box_sum, local_maxima, shift
+from l1t.datasets.muon.lut import packaged
 
 
 def test_box_sum_matches_brute_force_with_phi_wrap():
@@ -56,7 +57,7 @@ def test_single_electron_photon_muon_and_jet():
     out = _simulate([
         [(50.0, 0.5, 1.0, 11, -1)],
         [(50.0, 0.5, 1.0, 22, 0)],
-        [(40.0, -1.0, -2.0, 13, -1)],
+        [(40.0, -0.3, -2.0, 13, -1)],
         [(30.0, 1.0 + 0.05 * k, 0.5 + 0.04 * (k % 3), 211, 1 - 2 * (k % 2)) for k in range(6)],
     ])
     eg = out["L1EG"]
@@ -65,8 +66,14 @@ def test_single_electron_photon_muon_and_jet():
     assert eg[1, 0].pt == pytest.approx(50.0, rel=0.1) and not bool(eg[1, 0].isEle)
     assert eg[0, 0].hwIso == 1
     mu = out["L1Mu"][2]
-    assert len(mu) == 1 and mu[0].pt == pytest.approx(40.0, rel=0.5)
-    assert abs(mu[0].eta + 1.0) < 0.05
+    assert len(mu) == 1 and abs(mu[0].eta + 0.3) < 0.05
+    # L1Mu.pt is the packaged table's threshold-scaled word: 40 GeV raw within the barrel's
+    # resolution, scaled up (the 90% point sits at the nominal threshold)
+    table = packaged("stations-v1")
+    feats = {k: np.asarray([mu[0][k]]) for k in ak.fields(mu) if k.startswith("tf")}
+    assert table.pt(feats)[0] == pytest.approx(40.0, rel=0.3)
+    assert mu[0].pt == pytest.approx(np.floor(table.assign(feats)[0] / 0.5) * 0.5)
+    assert mu[0].pt > table.pt(feats)[0]
     jet = out["L1Jet"][3]
     assert len(jet) >= 1 and jet[0].pt == pytest.approx(180.0, rel=0.25)
     ht = out["L1EtSum"][3]

@@ -225,5 +225,8 @@ def test_z_ll_single_muon_plateau(tmp_path):
     r = turn_on(events, load_menu(), "L1_SingleMu22")
     assert r["plateau_n"] >= 20
     assert r["plateau"] > 0.8
+    # far below the threshold only the tails of the assignment fire (the threshold scale moves
+    # the assigned pT up so that 22 GeV muons pass 22 GeV nine times in ten)
     low = r["bins"][1:] <= 15
-    assert np.nansum(r["efficiency"][low] * r["n"][low]) == 0  # nothing fires far below
+    assert np.nansum(r["efficiency"][low] * r["n"][low]) <= 0.1 * r["n"][low].sum()
+    assert np.nansum(r["efficiency"][r["bins"][1:] <= 8] * r["n"][r["bins"][1:] <= 8]) == 0

@@ -38,12 +38,47 @@ def test_lut_holds_nine_bit_words_and_beats_nothing_by_chance(trained, tmp_path)
     assert trained.words.max() < 1 << WORD_BITS and (trained.words > 0).sum() > 1000
     assert trained.memory_bits == (1 << 20) * 9
     feats, pt, bend = _gun_candidates(20_000, 3)
-    lut_pt = trained.pt(feats, bend)
+    lut_pt = trained.pt(feats)
     for lo, hi in ((10, 20), (20, 40)):
         sel = (pt > lo) & (pt < hi)
         assert 0.85 < np.median(lut_pt[sel] / pt[sel]) < 1.15      # trained on 1/pT medians
+    assert np.all(lut_pt > 0)        # complete: rare addresses take a coarser address's word
     path = trained.save(tmp_path / "lut.npz")
     assert np.array_equal(MuonLUT.load(path).words, trained.words)
+
+
+def test_rare_addresses_take_the_word_of_a_coarser_one():
+    from l1t.models.muon.lut import MIN_ENTRIES
+
+    feats, pt, _ = _gun_candidates(20_000, 5)
+    lut = train_lut(feats, pt)
+    a = addresses(feats)
+    counts = np.bincount(a, minlength=1 << ADDRESS_BITS)
+    rare = np.flatnonzero((counts > 0) & (counts < MIN_ENTRIES))
+    assert len(rare) > 100 and np.all(lut.words[rare] > 0)
+    # an address never seen, in a (mode, theta, first, second) cell with enough muons, holds the
+    # cell's median 1/pT
+    cells = a >> 2
+    cell_counts = np.bincount(cells)
+    cell = next(c for c in np.flatnonzero(cell_counts >= 10)
+                if np.any(counts[(c << 2) + np.arange(4)] == 0))
+    empty = (cell << 2) + int(np.flatnonzero(counts[(cell << 2) + np.arange(4)] == 0)[0])
+    inv = np.sort(1.0 / pt[cells == cell])
+    assert lut.words[empty] == np.clip(np.floor(1.0 / inv[len(inv) // 2] / 0.5), 1, 511)
+
+
+def test_the_packaged_table_scales_and_assigns_l1mu_pt():
+    from l1t.datasets.muon.lut import packaged
+
+    lut = packaged("stations-v1")
+    assert lut.scale is not None and 22.0 in lut.scale.thresholds_gev
+    feats, pt, _ = _gun_candidates(40_000, 9)
+    assigned = lut.assign(feats)
+    for t in (10.0, 22.0):
+        near = np.abs(pt - t) <= 0.05 * t
+        assert np.mean(assigned[near] >= t) == pytest.approx(0.90, abs=0.05)
+    with pytest.raises(L1TInputError, match="muon_system"):
+        packaged("stations-v0")
 
 
 def test_a_table_of_another_shape_is_refused(tmp_path):
@@ -82,7 +117,7 @@ def test_muon_gun_production_trains_the_table_through_the_command(tmp_path):
 
 
 def test_threshold_scaling_puts_the_90_percent_point_at_the_threshold():
-    from l1t.models.muon.scaling import ThresholdScale
+    from l1t.datasets.muon.scaling import ThresholdScale
 
     feats, pt, bend = _gun_candidates(80_000, 7)
     scale = ThresholdScale.fit(pt, bend, (10.0, 22.0, 40.0))

@@ -20,7 +20,7 @@ from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import iter_events, read_metadata
 from l1t.core.files import atomic_write, read_text
 
-from .evaluate import DEFAULT_STEP, Evaluator, anomaly_scores
+from .evaluate import DEFAULT_STEP, Evaluator, model_scores
 from .menu import DEFAULT_MENU, Menu, parse_menu
 from .lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
 
@@ -39,7 +39,7 @@ def zero_bias_scores(model_dir: str | Path, paths: list[Path], score: str = "axo
             raise L1TInputError(path, f"working points are tuned on zero-bias crossings, this is "
                                 f"{sample!r}", "sample")
         for chunk in iter_events([path], step_size):
-            out.append(anomaly_scores(str(Path(model_dir).resolve()), chunk)[score])
+            out.append(model_scores(str(Path(model_dir).resolve()), chunk)[score])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -153,16 +153,16 @@ def tune(model_dir: str | Path, paths: list[Path], targets_khz, score: str = "ax
     the largest score seen, so the scan (up to 4 × ref in 2000 steps) covers every crossing.
     """
     from .job import RateJob, run
-    from .menu import AnomalyCut, Condition, Seed
+    from .menu import Condition, ModelCut, Seed
     from .rates import summarize
 
     model = str(Path(model_dir).resolve())
     top = 0.0
     for path in paths:
         for chunk in iter_events([path], DEFAULT_STEP):
-            top = max(top, float(np.max(anomaly_scores(model, chunk)[score], initial=0.0)))
+            top = max(top, float(np.max(model_scores(model, chunk)[score], initial=0.0)))
     ref = max(top, 1e-6) / 3.0
-    menu = Menu("tune", (Seed("AD", Condition(anomaly=(AnomalyCut(model, score, ref),))),))
+    menu = Menu("tune", (Seed("AD", Condition(models=(ModelCut("anomaly", model, score, ref),))),))
     targets = sorted(set(float(t) for t in targets_khz), reverse=True)
     if not 1 <= len(targets) <= 5:
         raise L1TInputError("target rates", "give 1 to 5 distinct target rates", "target_rates")

@@ -60,8 +60,9 @@ def has_electron_id(path: str | Path) -> bool:
 class MenuChunk:
     """One chunk of a file with its trigger inputs; :meth:`margins` evaluates the menu on them.
 
-    Anomaly scores already in ``inputs.scores`` are used as they are (a caller may inject the
-    software or firmware outputs of a model); the missing ones are computed from ``events``."""
+    Model scores already in ``inputs.scores`` are used as they are (a caller may inject the
+    software or firmware outputs of a model); the missing ones are computed from ``events``
+    (whose fields the menu's ``assign:`` models have already replaced)."""
 
     path: str
     events: ak.Array
@@ -99,42 +100,56 @@ class Evaluator:
         return self.margins(inputs) >= 1.0
 
     def chunks(self, paths: Iterable[str | Path], step_size: int = DEFAULT_STEP,
-               fmt: str = "auto", mapping=None) -> Iterator[MenuChunk]:
+               fmt: str = "auto", mapping=None, assign: bool = True) -> Iterator[MenuChunk]:
         """The menu over files, one :class:`MenuChunk` of at most ``step_size`` crossings at a
-        time, file by file in order (each file's own electron-ID rule, :func:`has_electron_id`)."""
+        time, file by file in order (each file's own electron-ID rule, :func:`has_electron_id`);
+        with ``assign`` the menu's ``assign:`` models replace their fields first."""
         for path in paths:
             electron_id = has_electron_id(path)
             for events in iter_events([path], step_size, fmt, mapping):
+                if assign:
+                    events = self.assign(events)
                 yield MenuChunk(str(path), events, from_events(events, electron_id), self)
 
+    def assign(self, events):
+        """``events`` with the fields of the menu's ``assign:`` models replaced by their
+        firmware values (:func:`assigned`)."""
+        for model_dir in self.menu.assign:
+            events = assigned(model_dir, events)
+        return events
+
     @property
-    def anomaly_scores(self) -> set[tuple[str, str]]:
-        """(model directory, score) pairs the menu needs."""
-        out: set = set()
-        for seed in self.menu.seeds:
-            _collect_anomaly(seed.condition, out)
-        return out
+    def model_scores(self) -> set[tuple[str, str]]:
+        """(model directory, score) pairs the menu cuts on."""
+        return {(a.model, a.score) for seed in self.menu.seeds
+                for c in seed.condition.walk() for a in c.models}
 
     def prepare(self, events, inputs: TriggerInputs) -> TriggerInputs:
-        """Compute the anomaly scores the menu needs and ``inputs.scores`` lacks from ``events``."""
-        for model_dir, score in self.anomaly_scores:
+        """Compute the model scores the menu needs and ``inputs.scores`` lacks from ``events``."""
+        done: dict[str, dict[str, np.ndarray]] = {}
+        for model_dir, score in self.model_scores:
             if (model_dir, score) not in inputs.scores:
-                inputs.scores[(model_dir, score)] = anomaly_scores(model_dir, events)[score]
+                if model_dir not in done:
+                    done[model_dir] = model_scores(model_dir, events)
+                inputs.scores[(model_dir, score)] = done[model_dir][score]
         return inputs
 
 
-def _collect_anomaly(cond: Condition, out: set) -> None:
-    for c in cond.walk():
-        out.update((a.model, a.score) for a in c.anomaly)
+def model_scores(model_dir: str, events) -> dict[str, np.ndarray]:
+    """Firmware-exact scores ``(N,)`` of a saved deployable model on schema events: the model
+    runs on the bit-exact emulator backend (:func:`l1t.firmware.deployable.deployed`,
+    converted once per process)."""
+    from l1t.firmware.deployable import deployed
+
+    return deployed(model_dir).firmware(events).values
 
 
-def anomaly_scores(model_dir: str, events) -> dict[str, np.ndarray]:
-    """Firmware-exact scores of a saved anomaly model on schema events: the encoder runs on the
-    bit-exact emulator backend (:mod:`l1t.firmware.deployed`; converted once per process)."""
-    from l1t.firmware.deployed import deployed_anomaly_model
-    from l1t.models.anomaly.inputs import event_words
+def assigned(model_dir: str, events):
+    """Schema events with the fields a deployable model replaces (the muon pT net:
+    ``L1Mu.pt``, ``hwPt``, ``charge``) set to its firmware values."""
+    from l1t.firmware.deployable import deployed, kind_of, replace_fields
 
-    return deployed_anomaly_model(model_dir).scores(event_words(events))
+    return replace_fields(events, kind_of(model_dir).output, deployed(model_dir).firmware(events))
 
 
 def _count_depth(cond: Condition, depth: dict) -> None:
@@ -152,7 +167,7 @@ def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
     for s in cond.sums:
         value = cache.inputs.sums.get(s.code)
         result = _and(result, ratio(np.zeros(n) if value is None else value, s.min))
-    for a in cond.anomaly:
+    for a in cond.models:
         result = _and(result, ratio(cache.inputs.scores[(a.model, a.score)], a.min))
     for child in cond.all_of:
         result = _and(result, _condition(child, cache))

@@ -55,14 +55,14 @@ class TriggerInputs:
     objects: dict[str, Objects]
     sums: dict[int, np.ndarray]            # etSumType → (N,) GeV
     electron_id: bool = True               # False: electron legs use every L1EG object
-    scores: dict[str, np.ndarray] = field(default_factory=dict)  # anomaly scores (N,)
+    scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # model scores (N,)
 
 
 def from_events(events: ak.Array, electron_id: bool = True) -> TriggerInputs:
     """Build trigger inputs from schema events (``l1t.datasets.schema``); no copy where the layout
     allows it."""
     n = len(events)
-    objects = {name: _objects(events[name]) for name in GT_INPUTS}
+    objects = {name: objects_of(events[name]) for name in GT_INPUTS}
     sums = events.L1EtSum
     offsets = _offsets(sums)
     flat = ak.flatten(sums)
@@ -79,7 +79,8 @@ def _offsets(coll: ak.Array) -> np.ndarray:
     return offsets
 
 
-def _objects(coll: ak.Array) -> Objects:
+def objects_of(coll: ak.Array) -> Objects:
+    """One collection's :class:`Objects`, pT-descending, from its awkward array."""
     offsets = _offsets(coll)
     flat = ak.flatten(coll)
     have = set(ak.fields(flat))

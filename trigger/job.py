@@ -42,11 +42,11 @@ class RateJob:
 
 
 def input_kind(path: Path) -> tuple[str, dict]:
-    """``zero_bias`` (min-bias productions and foreign files), ``qcd`` (weighted hard QCD) or
-    ``signal``; and the file's metadata."""
+    """``zero_bias`` (min-bias productions, muon-enriched ones with their weights, and foreign
+    files), ``qcd`` (weighted hard QCD) or ``signal``; and the file's metadata."""
     meta = read_metadata(path)
     sample = meta.get("sample")
-    if sample is None or sample == "minbias":
+    if sample is None or (sample in SAMPLES and SAMPLES[sample].zero_bias):
         return "zero_bias", meta
     if sample in SAMPLES and SAMPLES[sample].weighted:
         return "qcd", meta
@@ -85,7 +85,8 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
                 counted = None
                 if job.stitch_pthat is not None:
                     counted = np.asarray(chunk.pthat_max, np.float64)[sel] < job.stitch_pthat
-                g.zero_bias.add(margins[sel], kept[sel], np.ones(sel.sum()), counted)
+                # weights 1, or the importance weights of a muon-enriched sample
+                g.zero_bias.add(margins[sel], kept[sel], weight[sel], counted)
                 if sigma[sel].max() > 0:
                     g.sigma_inel_mb = float(sigma[sel].max())
             else:

@@ -11,11 +11,19 @@ Grammar of a seed (every part optional; the parts present must all hold, i.e. AN
         - {legs: [0, 1], dr: [min, max], mass: [min, max] GeV, deta: max, opposite_charge: true}
       sums:
         - {type: ETT|HT|MET|MHT|METHF, min: GeV}
-      anomaly:               # an anomaly-score cut: fires when score >= min
+      anomaly:               # a cut on a deployable model's score: fires when score >= min
         - {model: DIR (relative to the menu file), score: axo|rz|kl, min: threshold}
       and: [condition, ...]  # conditions have the same grammar as a seed, without prescale
       or: [condition, ...]
       not: condition
+
+Every deployable kind with scores (:func:`l1t.firmware.deployable.score_kinds`; today
+``anomaly``) is such a condition key. A deployable model that replaces a field of an L1
+collection (the muon pT net: ``L1Mu.pt``) is named at the top of the menu, and every leg on
+that collection then reads the model's firmware value::
+
+    assign:
+      - DIR                  # a model directory (relative to the menu file), one per collection
 
 A malformed menu raises :class:`~l1t.core.errors.L1TInputError` naming the file, the line and
 the field.
@@ -29,6 +37,7 @@ from l1t.core.checks import Checker
 from l1t.core.errors import L1TInputError
 from l1t.core.yamlio import load_yaml, parse_yaml
 from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
+from l1t.firmware.deployable import Replaces, get_deployable, kind_of, score_kinds
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
 
@@ -77,9 +86,11 @@ class SumCut:
 
 
 @dataclass(frozen=True)
-class AnomalyCut:
-    """A cut on the score of a saved anomaly model (``l1t.models.anomaly.vae.AnomalyModel``)."""
+class ModelCut:
+    """A cut on a score of a saved deployable model of kind ``kind`` (``anomaly``: the scores
+    of ``l1t.models.anomaly.vae.AnomalyModel``)."""
 
+    kind: str
     model: str          # model directory (absolute)
     score: str
     min: float
@@ -90,7 +101,7 @@ class Condition:
     legs: tuple[Leg, ...] = ()
     cross: tuple[Cross, ...] = ()
     sums: tuple[SumCut, ...] = ()
-    anomaly: tuple[AnomalyCut, ...] = ()
+    models: tuple[ModelCut, ...] = ()
     all_of: tuple["Condition", ...] = ()
     any_of: tuple["Condition", ...] = ()
     none_of: "Condition | None" = None
@@ -109,14 +120,14 @@ class Condition:
     def thresholds(self) -> list[float]:
         """All thresholds, depth first (the first is the seed's reference threshold)."""
         out = [leg.pt for leg in self.legs] + [s.min for s in self.sums] + \
-            [a.min for a in self.anomaly]
+            [a.min for a in self.models]
         for child in (*self.all_of, *self.any_of):
             out += child.thresholds()
         return out
 
     def threshold_is_score(self) -> list[bool]:
-        """For each of :meth:`thresholds`: True for an anomaly-score threshold (not in GeV)."""
-        out = [False] * (len(self.legs) + len(self.sums)) + [True] * len(self.anomaly)
+        """For each of :meth:`thresholds`: True for a model-score threshold (not in GeV)."""
+        out = [False] * (len(self.legs) + len(self.sums)) + [True] * len(self.models)
         for child in (*self.all_of, *self.any_of):
             out += child.threshold_is_score()
         return out
@@ -126,7 +137,7 @@ class Condition:
         return Condition(
             tuple(Leg(**{**leg.__dict__, "pt": leg.pt * factor}) for leg in self.legs),
             self.cross, tuple(SumCut(s.type, s.min * factor) for s in self.sums),
-            tuple(AnomalyCut(a.model, a.score, a.min * factor) for a in self.anomaly),
+            tuple(ModelCut(a.kind, a.model, a.score, a.min * factor) for a in self.models),
             tuple(c.scaled(factor) for c in self.all_of),
             tuple(c.scaled(factor) for c in self.any_of), self.none_of)
 
@@ -155,6 +166,7 @@ class Menu:
     name: str
     seeds: tuple[Seed, ...]
     path: str = ""
+    assign: tuple[str, ...] = ()     # model directories (absolute) replacing collection fields
 
     @property
     def names(self) -> list[str]:
@@ -168,7 +180,15 @@ class Menu:
                             f"{', '.join(self.names)})", "seeds")
 
     def with_seeds(self, seeds: list[Seed]) -> "Menu":
-        return Menu(self.name, tuple(seeds), self.path)
+        return Menu(self.name, tuple(seeds), self.path, self.assign)
+
+    def with_assign(self, model_dirs) -> "Menu":
+        """The menu with these models (directories) assigning collection fields as well, checked
+        as the menu's own ``assign:`` entries are."""
+        p = _Parser(self.path or self.name)
+        extra = tuple(p.assigned_model(str(d), None, f"assign[{i}]")
+                      for i, d in enumerate(model_dirs))
+        return Menu(self.name, self.seeds, self.path, p.unique_assign(self.assign + extra))
 
 
 def load_menu(path: str | Path | None = None) -> Menu:
@@ -186,7 +206,7 @@ def _menu_from(data, source: str) -> Menu:
     p = _Parser(source)
     if not isinstance(data, dict):
         raise L1TInputError(source, "line 1: a menu is a mapping with 'seeds'", "seeds")
-    p.keys(data, {"name", "seeds", "description"}, "")
+    p.keys(data, {"name", "seeds", "description", "assign"}, "")
     seeds_map = data.get("seeds")
     if not isinstance(seeds_map, dict) or not seeds_map:
         raise L1TInputError(source, f"line {p.line(data, 'seeds')}: 'seeds' must be a non-empty "
@@ -207,25 +227,30 @@ def _menu_from(data, source: str) -> Menu:
                            extra=("prescale", "description"))
         seeds.append(Seed(name, cond, float(prescale), seeds_map.lines.get(name, 0)))
     name = p.string(data, "name", "") if "name" in data else Path(source).stem
-    return Menu(name, tuple(seeds), source)
+    assign = tuple(p.assigned_model(x, data, f"assign[{i}]")
+                   for i, x in enumerate(p.listof(data, "assign", "")))
+    return Menu(name, tuple(seeds), source, p.unique_assign(assign))
 
 
 class _Parser(Checker):
     """The menu grammar on top of the shared field checks."""
 
     def condition(self, mapping, where, line=0, extra=()) -> Condition:
+        kinds = score_kinds()
         if not isinstance(mapping, dict):
             raise L1TInputError(self.source, f"line {line}: a condition is a mapping", where)
-        self.keys(mapping, {"legs", "cross", "sums", "anomaly", "and", "or", "not", *extra}, where)
-        if not any(k in mapping for k in ("legs", "sums", "anomaly", "and", "or", "not")):
+        self.keys(mapping, {"legs", "cross", "sums", *kinds, "and", "or", "not", *extra}, where)
+        parts = ("legs", "sums", *kinds, "and", "or", "not")
+        if not any(k in mapping for k in parts):
             raise L1TInputError(self.source, f"line {getattr(mapping, 'line', line)}: empty "
-                                "condition (give legs, sums, anomaly, and, or or not)", where)
+                                f"condition (give {', '.join(parts[:-1])} or not)", where)
         legs = tuple(self.leg(x, mapping, f"{where}.legs[{i}]")
                      for i, x in enumerate(self.listof(mapping, "legs", where)))
         sums = tuple(self.sum(x, mapping, f"{where}.sums[{i}]")
                      for i, x in enumerate(self.listof(mapping, "sums", where)))
-        anomaly = tuple(self.anomaly(x, mapping, f"{where}.anomaly[{i}]")
-                        for i, x in enumerate(self.listof(mapping, "anomaly", where)))
+        models = tuple(self.model_cut(kind, x, mapping, f"{where}.{kind}[{i}]")
+                       for kind in kinds
+                       for i, x in enumerate(self.listof(mapping, kind, where)))
         cross_raw = mapping.get("cross", [])
         cross_list = [cross_raw] if isinstance(cross_raw, dict) else self.listof(mapping, "cross", where)
         cross = tuple(self.cross(x, mapping, f"{where}.cross[{i}]", len(legs))
@@ -238,7 +263,7 @@ class _Parser(Checker):
                        for i, x in enumerate(self.listof(mapping, "or", where)))
         none_of = (self.condition(mapping["not"], f"{where}.not", self.line(mapping, "not"))
                    if "not" in mapping else None)
-        return Condition(legs, cross, sums, anomaly, all_of, any_of, none_of)
+        return Condition(legs, cross, sums, models, all_of, any_of, none_of)
 
     def leg(self, x, parent, where) -> Leg:
         if not isinstance(x, dict):
@@ -279,27 +304,58 @@ class _Parser(Checker):
             self.fail(x, "type", "a sum cut needs min", f"{where}.min")
         return SumCut(x["type"], self.number(x, "min", where))
 
-    def anomaly(self, x, parent, where) -> AnomalyCut:
-        if not isinstance(x, dict):
-            self.fail(parent, "anomaly", "an anomaly cut is a mapping {model, score, min}", where)
-        self.keys(x, {"model", "score", "min"}, where)
-        for key in ("model", "min"):
-            if key not in x:
-                self.fail(x, "model", f"an anomaly cut needs {key}", f"{where}.{key}")
-        score = x.get("score", "axo")
-        if not isinstance(score, str) or score not in ("axo", "rz", "kl"):
-            self.fail(x, "score", f"unknown score {score!r} (known: axo, rz, kl)", f"{where}.score")
-        if not isinstance(x["model"], str) or not x["model"] or "\0" in x["model"]:
-            self.fail(x, "model", "model is the path of an anomaly model directory",
-                      f"{where}.model")
-        model = Path(x["model"])
+    def model_dir(self, x, path, kind: str, where: str) -> str:
+        """The absolute directory of a model named in the menu (relative to the menu file), which
+        must hold a model of ``kind`` (None: any kind that replaces a field)."""
+        if not isinstance(path, str) or not path or "\0" in path:
+            self.fail(x, "model", "model is the path of a model directory", where)
+        model = Path(path)
         if not model.is_absolute():
             base = Path(self.source).parent if self.source not in ("menu", "") else Path.cwd()
             model = (base / model).resolve()
         if not (model / "model.json").exists():
-            self.fail(x, "model", f"no anomaly model at {model} (model.json missing)",
-                      f"{where}.model")
-        return AnomalyCut(str(model), score, self.number(x, "min", where))
+            self.fail(x, "model", f"no {kind or 'deployable'} model at {model} (model.json "
+                      "missing)", where)
+        found = kind_of(model)
+        if kind is not None and found.name != kind:
+            self.fail(x, "model", f"{model} holds a {found.name} model, not {kind}", where)
+        if kind is None and not isinstance(found.output, Replaces):
+            self.fail(x, "model", f"{model} holds a {found.name} model, which gives scores to "
+                      f"cut on (a `{found.name}:` condition), not a field to assign", where)
+        return str(model)
+
+    def model_cut(self, kind: str, x, parent, where) -> ModelCut:
+        names = get_deployable(kind).output.names
+        if not isinstance(x, dict):
+            self.fail(parent, kind, f"a {kind} cut is a mapping {{model, score, min}}", where)
+        self.keys(x, {"model", "score", "min"}, where)
+        for key in ("model", "min"):
+            if key not in x:
+                self.fail(x, "model", f"a {kind} cut needs {key}", f"{where}.{key}")
+        score = x.get("score", get_deployable(kind).output.default)
+        if not isinstance(score, str) or score not in names:
+            self.fail(x, "score", f"unknown score {score!r} (known: {', '.join(names)})",
+                      f"{where}.score")
+        model = self.model_dir(x, x["model"], kind, f"{where}.model")
+        return ModelCut(kind, model, score, self.number(x, "min", where))
+
+    def assigned_model(self, x, parent, where) -> str:
+        """An entry of ``assign:``: a model directory (or ``{model: DIR}``)."""
+        path = x.get("model") if isinstance(x, dict) else x
+        if isinstance(x, dict):
+            self.keys(x, {"model"}, where)
+        return self.model_dir(x if isinstance(x, dict) else parent, path, None, where)
+
+    def unique_assign(self, dirs: tuple[str, ...]) -> tuple[str, ...]:
+        """``dirs`` without repeats; two models assigning the same collection are refused."""
+        out: dict[str, str] = {}
+        for d in dict.fromkeys(dirs):
+            coll = kind_of(d).output.collection
+            if coll in out:
+                raise L1TInputError(self.source, f"two models assign {coll}: {out[coll]} and {d}",
+                                    "assign")
+            out[coll] = d
+        return tuple(out.values())
 
     def cross(self, x, parent, where, n_legs) -> Cross:
         if not isinstance(x, dict):

@@ -1,10 +1,10 @@
 """``l1t firmware check``: software (Keras) vs emulator vs hls4ml C-sim (vs RTL), pairwise.
 
-Works on any saved QKeras/Keras Dense model (``.h5`` / ``.keras``) or an l1t anomaly-model
-directory (its encoder). Inputs are drawn on the input grid: half uniformly over the whole range
-(every bit and the saturation paths), half Gaussian around zero (typical values). For each pair of
-implementations: ``events``, ``mismatched_events``, ``max_abs_diff_lsb`` (in the LSB of each
-output's type), written to ``DIR/check.json`` with each backend's report (latency, II, resources
+Works on any saved QKeras/Keras Dense model (``.h5`` / ``.keras``) or an l1t model directory
+of a deployable kind (:mod:`l1t.firmware.deployable`: the anomaly encoder, the muon pT net).
+Inputs are drawn on the input grid: half uniformly over the whole range (every bit and the
+saturation paths), half Gaussian around zero (typical values). For each pair of implementations:
+``events``, ``mismatched_events``, ``max_abs_diff_lsb`` (in the LSB of each output's type), written to ``DIR/check.json`` with each backend's report (latency, II, resources
 or why they are missing). When a compiled backend knows the hardware figures (``rtl``; hls4ml
 after a synthesis run), the firmware report (:mod:`l1t.firmware.report`: latency, II, clock,
 resources) is written to ``DIR/firmware.json``, the file the trigger pipeline reads.
@@ -22,6 +22,7 @@ from l1t.core.files import JsonContract
 from l1t.firmware import ir
 from l1t.firmware.backend import get_backend
 from l1t.firmware.compare import compare
+from l1t.firmware.deployable import kind_of
 from l1t.firmware.report import report_of, write_report
 from l1t.models.fixedpoint import FixedType
 from l1t.models.keras_file import load_keras_model
@@ -32,14 +33,12 @@ CHECK_CONTRACT = JsonContract("l1t-firmware-check", 1)
 
 
 def load_model(path: str | Path):
-    """A Keras model from a file, or the encoder of an l1t anomaly-model directory; returns
-    ``(model, default_input_type or None)``."""
+    """A Keras model from a file, or the net of an l1t model directory of any deployable kind
+    (the anomaly model's encoder, the muon pT net); returns ``(model, default_input_type or
+    None)``."""
     p = Path(path)
     if p.is_dir():
-        from l1t.models.anomaly.vae import AnomalyModel
-
-        m = AnomalyModel.load(p)
-        return m.encoder, m.scaling.input_type
+        return kind_of(p).net(p)
     return load_keras_model(p), None
 
 

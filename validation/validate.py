@@ -1,7 +1,8 @@
 """``l1t validate``: every deployable model of a menu, firmware against software, at the menu's
 working thresholds.
 
-For each model a menu cuts on (today: the VAE anomaly encoders of ``anomaly:`` cuts):
+For each deployable model a menu reads (the VAE anomaly encoders of ``anomaly:`` cuts, the muon
+pT nets of its ``assign:``):
 
 1. the firmware check (:func:`l1t.validation.firmware_check.firmware_check`: Keras vs emulator vs
    hls4ml C-sim vs RTL on grid inputs) into ``DIR/<model>/check.json``, and the firmware report
@@ -22,17 +23,16 @@ Rates (kHz), from N zero-bias crossings with ``scale = n_bunches × 11.2456 kHz`
 ``k_fw`` (firmware only); impact ``rate_fw − rate_sw = (k_fw − k_sw) / N × scale`` with error
 ``√(k_fw + k_sw) / N × scale`` (only crossings that flip change the difference).
 
-A new kind of deployable model (muon-pT regressor, LAr RNN) is one :class:`DeployableKind` in
-:data:`KINDS`: which cuts of a menu read it, how to load it (software and firmware outputs of the
-same crossings), and where its outputs go in :class:`~l1t.trigger.inputs.TriggerInputs`.
+Every kind registered in :mod:`l1t.firmware.deployable` is validated alike: a kind with scores
+through the menu's cuts on them, a kind that replaces a field (the muon pT net, ``L1Mu.pt``)
+through every leg on its collection when the menu assigns it.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -40,11 +40,12 @@ from l1t.core.errors import L1TInputError
 from l1t.core.files import JsonContract, atomic_write
 from l1t.datasets.inputs import expand_inputs
 from l1t.firmware.compare import compare
-from l1t.models.fixedpoint import FixedType
+from l1t.firmware.deployable import (DeployableKind, Evaluation, Scores, deployable_kinds,
+                                     deployed, get_deployable, kind_of, replace_fields)
 from l1t.firmware.report import read_report
 from l1t.trigger import prescale
 from l1t.trigger.evaluate import Evaluator
-from l1t.trigger.inputs import TriggerInputs
+from l1t.trigger.inputs import TriggerInputs, objects_of
 from l1t.trigger.job import input_kind
 from l1t.trigger.menu import Condition, Menu, load_menu
 from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
@@ -63,9 +64,10 @@ HIST_BINS = 64            # bins per side of zero in the difference histograms
 class Outputs:
     """One chunk of N crossings through a deployed model, software and firmware.
 
-    ``software``/``firmware``: the quantities cuts read (anomaly: ``axo``, ``rz``, ``kl``), each
-    ``(N,)`` float64; ``raw_software``/``raw_firmware``: the network outputs, one float64
-    ``(N, n_k)`` per output (firmware values lie on the output types' grids).
+    ``software``/``firmware``: the quantities the menu reads (anomaly: ``axo``, ``rz``, ``kl``
+    per crossing; muon pT: ``pt`` and ``charge`` per L1 muon), float64 each;
+    ``raw_software``/``raw_firmware``: the network outputs, one float64 ``(rows, n_k)`` per
+    output (firmware values lie on the output types' grids).
     """
 
     software: dict[str, np.ndarray]
@@ -74,66 +76,45 @@ class Outputs:
     raw_firmware: list[np.ndarray]
 
 
-class Deployed(Protocol):
-    """A loaded deployable model: its network outputs' names and types, and :meth:`outputs`."""
-
-    output_names: list[str]
-    output_types: list[FixedType]
-
-    def outputs(self, events) -> Outputs: ...
-
-
-@dataclass(frozen=True)
-class DeployableKind:
-    """How ``validate`` treats one kind of deployable model.
-
-    ``cuts(condition)``: ``(model_dir, output, threshold)`` of each cut of this node (not its
-    children) that reads this kind's models; ``load(model_dir)``: a :class:`Deployed`;
-    ``inject(inputs, model_dir, values)``: put the model's ``values`` (software or firmware)
-    where the menu evaluation reads them.
-    """
-
-    name: str
-    cuts: Callable[[Condition], list[tuple[str, str, float]]]
-    load: Callable[[str], Deployed]
-    inject: Callable[[TriggerInputs, str, dict[str, np.ndarray]], None]
-
-
-class _AnomalyDeployed:
-    """A VAE anomaly encoder: Keras and the bit-exact emulator on the same integer words."""
-
-    output_names = ["mu", "logvar"]
+class _Deployed:
+    """A deployable model of any registered kind: Keras and the bit-exact emulator on the same
+    crossings."""
 
     def __init__(self, model_dir: str) -> None:
-        from l1t.firmware.deployed import deployed_anomaly_model
-
-        self.model = deployed_anomaly_model(model_dir)
-        self.output_names = list(self.model.fw.outputs)
-        self.output_types = list(self.model.fw.output_types)
+        self.model = deployed(model_dir)
+        self.output_names = list(self.model.output_names)
+        self.output_types = list(self.model.output_types)
 
     def outputs(self, events) -> Outputs:
-        from l1t.models.anomaly.inputs import event_words
-        from l1t.models.anomaly.vae import scores_from_latent
-
-        words = event_words(events)
-        sw = list(self.model.software_latent(words))
-        fw = list(self.model.latent(words))
-        return Outputs(scores_from_latent(*sw), scores_from_latent(*fw), sw, fw)
+        sw, fw = self.model.software(events), self.model.firmware(events)
+        return Outputs(sw.values, fw.values, sw.raw, fw.raw)
 
 
-def _anomaly_inject(inputs: TriggerInputs, model_dir: str, values: dict[str, np.ndarray]) -> None:
-    for score, v in values.items():
-        inputs.scores[(model_dir, score)] = v
+def _cuts(kind: DeployableKind, menu: Menu, cond: Condition) -> list[tuple[str, str, float]]:
+    """``(model_dir, output, threshold)`` of each cut of this node (not its children) that reads
+    a model of ``kind``: its score cuts, or, for a model the menu assigns, every leg on the
+    collection it replaces (``pt`` at the leg's threshold)."""
+    if isinstance(kind.output, Scores):
+        return [(a.model, a.score, a.min) for a in cond.models if a.kind == kind.name]
+    dirs = [d for d in menu.assign if kind_of(d).name == kind.name]
+    return [(d, "pt", leg.pt) for d in dirs for leg in cond.legs
+            if leg.object == kind.output.leg_object]
+
+
+def _inject(kind: DeployableKind, inputs: TriggerInputs, events, model_dir: str,
+            values: dict[str, np.ndarray]) -> None:
+    """Put a model's ``values`` (software or firmware) where the menu evaluation reads them."""
+    if isinstance(kind.output, Scores):
+        for score, v in values.items():
+            inputs.scores[(model_dir, score)] = v
+        return
+    coll = kind.output.collection
+    new = replace_fields(events, kind.output, Evaluation(values, []))
+    inputs.objects[coll] = objects_of(new[coll])
 
 
 #: ``validate.json``: per model its check, flips and rate impact, and the menu totals.
 VALIDATE_CONTRACT = JsonContract("l1t-validate", 1)
-
-KINDS: dict[str, DeployableKind] = {
-    "anomaly": DeployableKind(
-        "anomaly", lambda c: [(a.model, a.score, a.min) for a in c.anomaly], _AnomalyDeployed,
-        _anomaly_inject),
-}
 
 
 def deployable_models(menu: Menu) -> dict[tuple[str, str], dict[int, list[tuple[str, float]]]]:
@@ -142,8 +123,8 @@ def deployable_models(menu: Menu) -> dict[tuple[str, str], dict[int, list[tuple[
     out: dict[tuple[str, str], dict[int, list[tuple[str, float]]]] = {}
     for j, seed in enumerate(menu.seeds):
         for cond in seed.condition.walk():
-            for kind in KINDS.values():
-                for model_dir, output, threshold in kind.cuts(cond):
+            for kind in deployable_kinds().values():
+                for model_dir, output, threshold in _cuts(kind, menu, cond):
                     out.setdefault((kind.name, model_dir), {}).setdefault(j, []).append(
                         (output, float(threshold)))
     return out
@@ -238,7 +219,7 @@ class _ModelRun:
         self.seed_index = sorted(seeds)
         self.cuts = seeds
         self.evaluator = Evaluator(menu.with_seeds([menu.seeds[j] for j in self.seed_index]))
-        self.deployed = kind.load(model_dir)
+        self.deployed = _Deployed(model_dir)
         self.counts = _Counts.zeros(len(self.seed_index))
         self.hists: dict[str, DiffHistogram] = {}
         self.value_diff: dict[str, dict] = {}
@@ -304,14 +285,16 @@ def validate(menu_path: str | Path, inputs: list[str | Path], out_dir: str | Pat
     menu = load_menu(menu_path)
     models = deployable_models(menu)
     if not models:
-        raise L1TInputError(menu_path, "no seed cuts on a deployable model (an `anomaly:` cut "
-                            "naming a model directory)", "anomaly")
+        raise L1TInputError(menu_path, "no seed reads a deployable model (an `anomaly:` cut "
+                            "naming a model directory, or a muon leg with a model under "
+                            "`assign:`)", "anomaly")
     files = _check_inputs(inputs)
     if isinstance(events, bool) or not isinstance(events, int) or events < 1:
         raise L1TInputError("validate", f"events must be a positive integer, got {events!r}",
                             "events")
     names = _model_names([d for _, d in models])
-    runs = [_ModelRun(KINDS[k], d, names[d], seeds, menu) for (k, d), seeds in models.items()]
+    runs = [_ModelRun(get_deployable(k), d, names[d], seeds, menu)
+            for (k, d), seeds in models.items()]
     out = Path(out_dir)
     checks = {r.name: firmware_check(r.model_dir, None, events, list(backends), out / r.name,
                                      seed, skip_unsupported=True) for r in runs}
@@ -322,21 +305,21 @@ def validate(menu_path: str | Path, inputs: list[str | Path], out_dir: str | Pat
     seeds_total = _Counts.zeros(len(menu.seeds))
     any_total = _Counts.zeros(1)
     n = 0
-    for c in ev.chunks(files, step_size):
+    for c in ev.chunks(files, step_size, assign=False):
         chunk, trig = c.events, c.inputs
         outs = [r.deployed.outputs(chunk) for r in runs]
         for r, o in zip(runs, outs):
             r.add_differences(o)
-            r.kind.inject(trig, r.model_dir, o.software)
+            _inject(r.kind, trig, chunk, r.model_dir, o.software)
         fired_sw = ev.margins(trig) >= 1.0
         # One model at a time in firmware (the others in software): its own flips.
         for r, o in zip(runs, outs):
             sw = fired_sw[:, r.seed_index]
-            r.kind.inject(trig, r.model_dir, o.firmware)
+            _inject(r.kind, trig, chunk, r.model_dir, o.firmware)
             r.counts.add(sw, r.evaluator.margins(trig) >= 1.0)
-            r.kind.inject(trig, r.model_dir, o.software)
+            _inject(r.kind, trig, chunk, r.model_dir, o.software)
         for r, o in zip(runs, outs):
-            r.kind.inject(trig, r.model_dir, o.firmware)
+            _inject(r.kind, trig, chunk, r.model_dir, o.firmware)
         fired_fw = ev.margins(trig) >= 1.0
         seeds_total.add(fired_sw, fired_fw)
         kept_sw, kept_fw = counters_sw.apply(fired_sw), counters_fw.apply(fired_fw)

@@ -33,9 +33,12 @@ def towers(digi: Digitized, members: np.ndarray, counts: np.ndarray, rng: np.ran
 
 
 def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
-             rng: np.random.Generator, cfg: DetectorConfig = DEFAULT) -> dict[str, ak.Array]:
+             rng: np.random.Generator, cfg: DetectorConfig = DEFAULT,
+             weights: np.ndarray | None = None) -> dict[str, ak.Array]:
     """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}``, each a
     ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`l1t.datasets.schema`).
+    ``weights`` (per crossing, float64): multiplied in place by the muon enrichment's
+    importance weights when ``cfg.mu_decay_boost`` is on (:mod:`l1t.datasets.detector.muons`).
     """
     n = len(counts)
     em_hw, had_hw = towers(digi, members, counts, rng, cfg)
@@ -54,7 +57,7 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     c, cols = sums.compute(total, jc, jcols, n, cfg)
     out["L1EtSum"] = to_collection("L1EtSum", c, cols, n)
     cands, mc = digi.mucands.gather(members, counts)
-    c, cols = muons.simulate(cands, mc, trk, tc, counts, rng, cfg)
+    c, cols = muons.simulate(cands, mc, trk, tc, counts, rng, cfg, weights)
     out["L1Mu"] = to_collection("L1Mu", c, cols, n)
     return out
 

@@ -53,11 +53,22 @@ class DetectorConfig:
     # --- muons -----------------------------------------------------------------------------
     # (the stations, field, iron, hits and track finder: l1t.datasets.muon, versioned here)
     muon_system: str = "stations-v1"
+    # L1Mu.pt: "lut" (the table shipped for the muon system, with its threshold scale) or "bend"
+    # (the track finder's calibrated-bend assignment, unscaled)
+    mu_pt_assignment: str = "lut"
     mu_max_eta: float = 2.4
     mu_min_p: float = 3.0             # pre-filter: below it no muon gets through the calorimeters
     mu_min_pt: float = 2.0
     decay_length_m: float = 2.0       # π/K decaying in flight before this length give muons
     mu_min_parent_pt: float = 3.0
+    # Muon enrichment (importance sampling of the decays in flight): a π/K of parent pT >=
+    # mu_boost_min_pt decays with q = min(mu_decay_boost * p, mu_boost_max) instead of p, and
+    # each crossing is weighted by the product over those candidates of p/q (decayed) or
+    # (1 - p)/(1 - q) (not): every rate stays unbiased while the decay muons of the rate tail
+    # are simulated mu_decay_boost times more often. 1 = off (the plain zero-bias crossings).
+    mu_decay_boost: float = 1.0
+    mu_boost_min_pt: float = 8.0
+    mu_boost_max: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,18 +18,28 @@ The pairs follow the chain of stations hit (mode 15: 12, 23, 34; mode 7: 23, 34;
 is ⌊k·log₂(1 + |Δφ| / 2 LSB)⌋ saturated, fine at small bends where high pT lives. Each address
 holds a 9-bit word, pT in 0.5 GeV (0 … 255.5 GeV), trained (``l1t.models.muon.lut``) as the
 median of 1/pT of the gun muons that land there (the BDT regressed 1/pT too); an address seen
-fewer than ``MIN_ENTRIES`` times holds 0 and the candidate keeps the bend-based assignment. Memory:
+too rarely takes the word of a coarser address, so the table is complete and a candidate's pT
+follows from its stored features alone. Memory:
 2²⁰ × 9 bits = 9.4 Mbit (1.18 MB).
+
+A table file (``lut.npz``) holds the words and the table's threshold scale
+(:class:`~l1t.datasets.muon.scaling.ThresholdScale`); :func:`packaged` is the one shipped with
+l1t for the muon system ``stations-v1``, which the detector uses for ``L1Mu.pt``. It was made by
+``make muon-lut`` (a 300 000-muon gun production, seed 13, at pileup 0, then
+``l1t train muon-lut``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from l1t.core.errors import L1TInputError
 from l1t.core.files import atomic_write
+
+from .scaling import ThresholdScale
 
 ADDRESS_BITS = 20
 WORD_BITS = 9
@@ -68,25 +78,39 @@ def addresses(features: dict[str, np.ndarray]) -> np.ndarray:
     return address
 
 
+#: the shipped tables, per muon system
+PACKAGED = {"stations-v1": Path(__file__).with_name("data") / "lut-stations-v1.npz"}
+
+
 @dataclass(frozen=True)
 class MuonLUT:
-    """The table: ``words[address]`` (uint16 holding 9-bit pT words, 0 = not trained)."""
+    """The table: ``words[address]`` (uint16 holding 9-bit pT words, 0 = not trained), and the
+    threshold scale of its assignment (None until fitted)."""
 
     words: np.ndarray
+    scale: ThresholdScale | None = None
 
     @property
     def memory_bits(self) -> int:
         return (1 << ADDRESS_BITS) * WORD_BITS
 
-    def pt(self, features: dict[str, np.ndarray], fallback_pt: np.ndarray) -> np.ndarray:
-        """The table's pT (GeV) of each candidate; ``fallback_pt`` where the address is empty."""
-        w = self.words[addresses(features)]
-        return np.where(w > 0, w * PT_LSB, np.asarray(fallback_pt, np.float64))
+    def pt(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """The table's pT (GeV) of each candidate (0 at an address no gun muon reached)."""
+        return self.words[addresses(features)] * PT_LSB
+
+    def assign(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """The table's pT (GeV) with its threshold scale: what ``L1Mu.pt`` holds."""
+        pt = self.pt(features)
+        return self.scale.apply(pt) if self.scale is not None else pt
 
     def save(self, path: str | Path) -> Path:
+        scale = {} if self.scale is None else {
+            "thresholds_gev": np.asarray(self.scale.thresholds_gev),
+            "factors": np.asarray(self.scale.factors)}
+
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, words=self.words)
+                np.savez_compressed(fh, words=self.words, **scale)
         return atomic_write(path, write)
 
     @classmethod
@@ -94,9 +118,20 @@ class MuonLUT:
         try:
             with np.load(path) as z:
                 words = z["words"]
-        except (OSError, KeyError, ValueError) as err:
+                scale = (ThresholdScale.from_dict({k: z[k] for k in ("thresholds_gev", "factors")},
+                                                  str(path)) if "factors" in z else None)
+        except (OSError, KeyError, ValueError, EOFError) as err:
             raise L1TInputError(path, f"not a muon pT lookup table ({err})") from None
         if words.shape != (1 << ADDRESS_BITS,) or words.max(initial=0) >= 1 << WORD_BITS:
             raise L1TInputError(path, f"a table of {1 << ADDRESS_BITS} {WORD_BITS}-bit words is "
                                 f"expected, got shape {words.shape}", "words")
-        return cls(words.astype(np.uint16))
+        return cls(words.astype(np.uint16), scale)
+
+
+@lru_cache(maxsize=None)
+def packaged(muon_system: str) -> MuonLUT:
+    """The table shipped for ``muon_system`` (read once per process)."""
+    if muon_system not in PACKAGED:
+        raise L1TInputError("detector", f"no packaged muon pT table for the muon system "
+                            f"{muon_system!r}; known: {', '.join(PACKAGED)}", "muon_system")
+    return MuonLUT.load(PACKAGED[muon_system])

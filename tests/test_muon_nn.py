@@ -1,0 +1,250 @@
+"""The muon pT net: inputs, training, its refusal of foreign inputs, the firmware (Keras ↔
+emulator ↔ hls4ml C-sim ↔ RTL, bit for bit), and the trigger reading its L1Mu.pt.
+
+One small net (21 → 16 → 8 → 1) is trained for a few epochs on muons carried through the muon
+system in this process (no production needed); the command-line path runs on a small gun
+production.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from l1t.core.errors import L1TInputError  # noqa: E402
+from l1t.datasets.muon import hits, trackfinder  # noqa: E402
+from l1t.datasets.muon.propagate import transport  # noqa: E402
+from l1t.models.fixedpoint import FixedType  # noqa: E402
+from l1t.models.muon import nn  # noqa: E402
+
+
+def _gun(n, seed):
+    """Track-finder words, true pT and charge of gun muons (flat in q/pT, 2 GeV–1 TeV)."""
+    rng = np.random.default_rng(seed)
+    pt = 1.0 / rng.uniform(1e-3, 0.5, n)
+    q = rng.choice([-1, 1], n)
+    tr = transport(pt, rng.uniform(-2.4, 2.4, n), rng.uniform(-np.pi, np.pi, n), q, rng)
+    c = trackfinder.find(hits.measure(tr, np.arange(n), rng))
+    own = c.muon >= 0
+    return ({k: v[own] for k, v in c.features.items()}, pt[c.muon[own]], q[c.muon[own]],
+            c.pt[own])
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from l1t.datasets.muon.scaling import ThresholdScale
+    from l1t.models.muon.data import scale_points
+
+    feats, pt, q, _ = _gun(40_000, 1)
+    x, y = nn.input_values(feats), nn.target(pt, q)
+    cfg = nn.NetConfig(hidden=(16, 8), epochs=8)
+    n = len(y) * 8 // 10
+    net, history = nn.train(x[:n], y[:n], x[n:], y[n:], cfg)
+    m = nn.MuonPtModel(net, cfg)
+    raw, _ = nn.pt_of(m.outputs({k: v[n:] for k, v in feats.items()}))
+    m.scale = ThresholdScale.fit(pt[n:], raw, scale_points(pt[n:]))
+    d = tmp_path_factory.mktemp("muon-nn") / "net"
+    m.save(d)
+    return d
+
+
+def test_inputs_are_the_stored_words_on_the_input_grid():
+    feats, _, _, _ = _gun(2000, 2)
+    x = nn.input_values(feats)
+    t = FixedType.parse(nn.INPUT_TYPE)
+    assert x.shape == (len(feats["tfMode"]), len(nn.INPUTS)) and "tfPhi" not in nn.INPUTS
+    codes = np.ldexp(x.astype(np.float64), t.frac)
+    assert np.array_equal(codes, np.round(codes))                       # on the grid
+    assert codes.min() >= t.min_code and codes.max() <= t.max_code      # within the range
+    # a power of two per word: the integer word comes back exactly
+    k = nn.INPUTS.index("tfDPhi12")
+    assert np.array_equal(np.ldexp(x[:, k].astype(np.float64), int(nn.input_shifts()[k])),
+                          feats["tfDPhi12"])
+    with pytest.raises(L1TInputError, match="tfMode"):
+        nn.input_values({k: v for k, v in feats.items() if k != "tfMode"})
+
+
+def test_the_net_measures_pt_better_than_the_bend_at_low_pt(model):
+    """Multiple scattering dominates at a few GeV: the net, reading every station pair, the
+    bends and the hit pattern, beats the first-pair bend estimate there; the charge is right
+    for most muons."""
+    from l1t.models.muon.train import resolution
+
+    m = nn.MuonPtModel.load(model)
+    feats, pt, q, bend = _gun(20_000, 3)
+    y = m.outputs(feats)
+    raw, charge = nn.pt_of(y)
+    ours = {(b.lo_gev, b.hi_gev): b for b in resolution(pt, raw)}
+    theirs = {(b.lo_gev, b.hi_gev): b for b in resolution(pt, bend)}
+    assert ours[(3, 5)].core < 0.8 * theirs[(3, 5)].core
+    assert ours[(5, 10)].core < 0.25 and ours[(10, 20)].core < 0.25
+    assert np.mean(charge[pt < 50] == q[pt < 50]) > 0.95
+    # the threshold scale moves the assignment up (the 90% point to the threshold)
+    scaled, _ = m.assign(y)
+    assert np.all(scaled >= raw - 1e-9) and np.any(scaled > raw)
+
+
+def test_a_model_whose_inputs_differ_from_the_stored_features_is_refused(model, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(model, bad)
+    meta = json.loads((bad / "model.json").read_text())
+    meta["inputs"]["features"] = meta["inputs"]["features"][:-1] + ["tfBendStation5"]
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(L1TInputError, match="tfBendStation5") as err:
+        nn.MuonPtModel.load(bad)
+    assert err.value.field == "inputs.features"
+    meta["inputs"]["features"] = list(reversed(nn.INPUTS))
+    (bad / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(L1TInputError, match="order"):
+        nn.MuonPtModel.load(bad)
+
+
+def test_the_firmware_is_bit_exact_and_fits_240_ns(model, tmp_path):
+    """Keras, the emulator, hls4ml's C simulation and the da4ml RTL (Verilator) give the same
+    bits on grid inputs and on real candidates; the RTL's latency at its clock is within the
+    240 ns of the muon track finder's pT assignment, one candidate per clock."""
+    from l1t.firmware.backend import get_backend
+    from l1t.firmware.compare import compare
+    from l1t.firmware.deployed import DeployedMuonPt
+    from l1t.firmware.report import read_report
+    from l1t.validation.firmware_check import firmware_check
+
+    s = firmware_check(model, None, 2000, ["emulator", "hls4ml", "rtl"], tmp_path / "check")
+    assert set(s["pairs"]) == {f"{a} vs {b}" for a, b in itertools.combinations(
+        ("software", "emulator", "hls4ml", "rtl"), 2)}
+    for pair, v in s["pairs"].items():
+        assert v["mismatched_events"] == 0 and v["events"] == 2000, pair
+    rep = read_report(s["firmware_report"])
+    assert rep["initiation_interval"] == 1
+    assert 0 < rep["latency_ns"] <= 240.0
+    assert rep["resources"]["LUT"] > 0
+
+    feats, _, _, _ = _gun(3000, 4)
+    dep = DeployedMuonPt(model, workdir=tmp_path / "dep")
+    fw = dep.outputs(feats)
+    sw = dep.model.outputs(feats)
+    assert np.array_equal(fw, sw)
+    csim = get_backend("hls4ml")
+    csim.compile(dep.fw, str(tmp_path / "csim"))
+    x = nn.input_values(feats).astype(np.float64)
+    c = compare([fw.reshape(-1, 1)], csim.predict(x), dep.output_types, dep.output_names)
+    assert c["overall"]["mismatched_events"] == 0
+    pt, charge = dep.words(fw)
+    assert np.array_equal(pt, np.floor(pt / 0.5) * 0.5) and pt.max() <= 255.5
+    assert set(np.unique(charge)) <= {-1.0, 1.0}
+
+
+def test_the_menu_assigns_l1mu_pt_from_the_net(model, tmp_path):
+    """A menu's ``assign:`` puts the net's firmware pT in every muon leg; an anomaly model
+    there, or two muon models, are refused."""
+    from l1t.firmware.deployable import deployed, kind_of
+    from l1t.trigger.evaluate import Evaluator
+    from l1t.trigger.menu import parse_menu
+    from conftest import make_events
+
+    assert kind_of(model).name == "muon-pt"
+    text = (f"assign:\n  - {model}\nseeds:\n  L1_SingleMu22:\n    legs:\n"
+            "      - {object: muon, pt: 22, quality: 12}\n")
+    menu = parse_menu(text)
+    assert menu.assign == (str(model),)
+    events = make_events(60, seed=5)
+    ev = Evaluator(menu)
+    new = ev.assign(events)
+    want = deployed(model).firmware(events).values["pt"]
+    got = ak.to_numpy(ak.flatten(new.L1Mu.pt)).astype(np.float64)
+    assert np.array_equal(got, want)
+    assert np.array_equal(ak.to_numpy(ak.flatten(new.L1Mu.hwPt)), np.round(want / 0.5))
+    copy = tmp_path / "twin"
+    shutil.copytree(model, copy)
+    with pytest.raises(L1TInputError, match="two models assign L1Mu"):
+        menu.with_assign([copy])
+    vae = tmp_path / "vae"
+    vae.mkdir()
+    (vae / "model.json").write_text(json.dumps({"format": "l1t-vae-anomaly", "version": 1}))
+    with pytest.raises(L1TInputError, match="gives scores to cut on"):
+        parse_menu(text.replace(str(model), str(vae)))
+    with pytest.raises(L1TInputError, match="model.json"):
+        parse_menu(text.replace(str(model), str(tmp_path / "none")))
+
+
+@pytest.fixture(scope="module")
+def gun(tmp_path_factory):
+    from l1t.cli import main
+
+    d = tmp_path_factory.mktemp("gun") / "gun"
+    assert main(["generate", "muon_gun", "--events", "800", "--chunk-size", "400", "--seed", "6",
+                 "--out", str(d), "--quiet"]) == 0
+    return d
+
+
+def test_train_muon_pt_command_on_a_gun_production(gun, tmp_path, capsys):
+    from l1t.cli import main
+
+    out = tmp_path / "net"
+    assert main(["train", "muon-pt", "--data", str(gun), "--epochs", "4", "--bits", "6",
+                 "--sparsity", "0.5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "muon pT net" in text and "6-bit weights" in text
+    m = nn.MuonPtModel.load(out)
+    assert m.config.bits == 6 and m.meta["training"]["candidates"] > 500
+    assert 0.3 < m.meta["training"]["sparsity"] < 0.7
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "muon-pt", "--data", str(gun), "--sparsity", "1.5",
+              "--out", str(tmp_path / "bad")])
+    assert exit_.value.code == 2
+    assert main(["train", "muon-pt", "--out", str(tmp_path / "bad")]) == 2     # no --data
+    assert main(["train", "muon-pt", "--data", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+def test_muon_performance_counts_rates_of_both_assignments(model, gun, tmp_path, capsys):
+    """``l1t muon-performance``: per threshold and assignment the rate equals an independent
+    count over the zero-bias crossings (the lookup table: the stored L1Mu.pt; the net: its
+    firmware words), the reduction is their ratio, and the plots are written."""
+    from l1t.cli import main
+    from l1t.datasets.inputs import read_inputs
+    from l1t.datasets.production import produce
+    from l1t.firmware.deployable import deployed
+    from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+    from l1t.trigger.muon_performance import read_performance
+
+    zb = tmp_path / "zb"
+    produce("minbias", 200, zb, pileup=40, seed=8, chunk_size=100, pool_size=100,
+            progress=False)
+    out = tmp_path / "perf"
+    assert main(["muon-performance", "--model", str(model), "--gun", str(gun),
+                 "--rate-sample", str(zb), "--thresholds", "3,8", "--out", str(out)]) == 0
+    assert "LUT/NN" in capsys.readouterr().out
+    perf = read_performance(out / "performance.json")
+    ev = read_inputs([zb])
+    mu = ev.L1Mu
+    ok = (mu.hwQual >= 12) & (abs(mu.eta) <= 2.4)
+    nn_pt = ak.unflatten(deployed(model).firmware(ev).values["pt"], ak.num(mu))
+    scale = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
+    assert perf["rate_crossings"] == len(ev)
+    for entry in perf["thresholds"]:
+        t = entry["threshold_gev"]
+        for name, pt in (("lut", mu.pt), ("nn", nn_pt)):
+            k = int(ak.sum(ak.any(ok & (pt >= t), axis=1)))
+            assert entry[name]["crossings"] == k, (t, name)
+            assert entry[name]["rate_khz"] == pytest.approx(k / len(ev) * scale)
+            assert entry[name]["rate_err_khz"] == pytest.approx(np.sqrt(k) / len(ev) * scale)
+        if entry["nn"]["crossings"] and entry["lut"]["crossings"]:
+            assert entry["reduction"] == pytest.approx(entry["lut"]["rate_khz"]
+                                                       / entry["nn"]["rate_khz"])
+    assert perf["thresholds"][0]["lut"]["crossings"] > 0        # muons at pileup 40 above 3 GeV
+    for png in ("resolution", "turn_on", "rate"):
+        assert (out / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["muon-performance", "--model", str(model), "--gun", str(zb),
+                 "--rate-sample", str(zb), "--out", str(tmp_path / "bad")]) == 2
+    assert main(["muon-performance", "--model", str(model), "--gun", str(gun),
+                 "--rate-sample", str(gun), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
