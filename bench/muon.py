@@ -17,24 +17,13 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from l1t.datasets.muon import hits, trackfinder  # noqa: E402
-from l1t.datasets.muon.propagate import transport  # noqa: E402
+from l1t.datasets.muon.single import single_muons  # noqa: E402
 from l1t.firmware import ir  # noqa: E402
 from l1t.firmware.backend import get_backend  # noqa: E402
 from l1t.models.muon import nn  # noqa: E402
 
 N_TRAIN, N = 40_000, 500_000
 REPEATS = 3
-
-
-def _candidates(n: int, seed: int):
-    rng = np.random.default_rng(seed)
-    pt = 1.0 / rng.uniform(1e-3, 0.5, n)
-    q = rng.choice([-1, 1], n)
-    tr = transport(pt, rng.uniform(-2.4, 2.4, n), rng.uniform(-np.pi, np.pi, n), q, rng)
-    c = trackfinder.find(hits.measure(tr, np.arange(n), rng))
-    own = c.muon >= 0
-    return {k: v[own] for k, v in c.features.items()}, pt[c.muon[own]], q[c.muon[own]]
 
 
 def _best(fn):
@@ -47,12 +36,12 @@ def _best(fn):
 
 
 def main() -> None:
-    feats, pt, q = _candidates(N_TRAIN, 1)
+    feats, pt, q = single_muons(N_TRAIN, 1)[:3]
     x, y = nn.input_values(feats), nn.target(pt, q)
     n = len(y) * 9 // 10
     net, _ = nn.train(x[:n], y[:n], x[n:], y[n:], nn.NetConfig(epochs=2))
     fw = ir.from_keras(net, nn.INPUT_TYPE)
-    big, _, _ = _candidates(N, 2)
+    big = single_muons(N, 2)[0]
     xs = nn.input_values(big)
     m = len(xs)
 

@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sparsity", type=_fraction, default=0.0,
                    help="pruning fraction of the kernels, 0 <= s < 1")
     s.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default: vae 30, muon-pt 20)")
+                   help="training epochs (default 30)")
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
     s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
@@ -525,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("firmware", help="firmware checks (software vs emulator vs C-sim vs RTL)")
     fsub = s.add_subparsers(dest="firmware_command", required=True, metavar="ACTION")
     c = fsub.add_parser("check", help="compare implementations of a QKeras Dense model pairwise")
-    c.add_argument("model", help="a .h5/.keras QKeras model, or an l1t anomaly-model directory")
+    c.add_argument("model", help="a .h5/.keras QKeras model, or an l1t model directory "
+                                 "(l1t train vae, l1t train muon-pt)")
     c.add_argument("--input-precision", default=None,
                    help='input type, e.g. "ap_fixed<16,6>" (default: the model\'s own)')
     c.add_argument("--events", type=_positive_int, default=10_000)

@@ -8,9 +8,13 @@
    da4ml RTL in Verilator on a few thousand events, and the RTL latency in clocks.
 4. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
    weighted QCD crossings.
-5. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly stage
-   taking latency/II/clock from the encoder's RTL firmware report: accept rates, deadtime, and the
-   latency budget table.
+5. The muon pT net: a muon-gun production, a net trained on it (or the one of an earlier run),
+   its firmware check (Keras vs emulator vs C-sim vs RTL, latency within 240 ns), and the
+   lookup table vs the net at equal efficiency: turn-on 90% points, single-muon rates on the
+   zero-bias crossings and the rate reduction at 22 GeV.
+6. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly and muon
+   pT stages taking latency/II/clock from the RTL firmware reports: accept rates, deadtime, and
+   the latency budget table.
 """
 from __future__ import annotations
 
@@ -24,9 +28,12 @@ from l1t.datasets.production import MANIFEST, produce, read_manifest
 from l1t.datasets.summary import format_summary, object_summary
 from l1t.models.anomaly.train import make_default_data, train_vae, training_text
 from l1t.models.anomaly.vae import VAEConfig
+from l1t.models.muon.nn import NetConfig
+from l1t.models.muon.train import train_muon_pt
 from l1t.trigger.anomaly import tune, write_menu
 from l1t.trigger.job import RateJob, run
 from l1t.trigger.menu import load_menu
+from l1t.trigger.muon_performance import muon_performance
 from l1t.trigger.rates import summarize
 from l1t.validation.firmware_check import check_table_text, firmware_check
 from l1t.trigger.report import rate_table_text, write_rates
@@ -38,6 +45,8 @@ DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
 DEMO_FIRMWARE_EVENTS = 3000
 DEMO_STREAM_ORBITS = 200      #: 0.7 million BX, 18 ms of beam
+DEMO_MUON_GUN = 30000         #: gun muons for the demo's muon pT net (about a minute)
+DEMO_MUON_THRESHOLD = 22.0    #: GeV, the single-muon seed of the menus
 #: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
 DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
                      "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
@@ -57,7 +66,7 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     out = Path(out_dir)
     result = {}
     cache = out / ".cache"
-    stale = [p for p in [out / s for s in ("minbias", "qcd", "z_ll")]
+    stale = [p for p in [out / s for s in ("minbias", "qcd", "z_ll", "muon-gun")]
              + sorted((out / "anomaly-data").glob("*")) if _stale(p)]
     if stale:
         echo(f"== made by another detector, generated again: {', '.join(map(str, stale))}")
@@ -65,6 +74,8 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
             shutil.rmtree(p)
         if any(p.parent.name == "anomaly-data" for p in stale):
             shutil.rmtree(out / "vae", ignore_errors=True)   # trained on that data
+        if out / "muon-gun" in stale:
+            shutil.rmtree(out / "muon-pt", ignore_errors=True)
     for sample, n in (("minbias", events), ("qcd", max(events // 20, 50)),
                       ("z_ll", max(events // 40, 50))):
         t0 = time.perf_counter()
@@ -114,15 +125,48 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     echo(rate_table_text(summary))
     result["rates"] = summary
 
+    muon_report = _muon_demo(out, seed, progress, echo, result)
+
     report = check.get("firmware_report")
+    firmware = {k: v for k, v in (("anomaly", report), ("muon_pt", muon_report)) if v}
     stream, paths = stream_job(menu_path, [out / "minbias"], out / "stream", orbits=DEMO_STREAM_ORBITS,
-                               seed=seed, firmware={"anomaly": report} if report else None,
-                               progress=progress)
+                               seed=seed, firmware=firmware or None, progress=progress)
     echo(f"\n== {DEMO_STREAM_ORBITS} orbits of the 40 MHz stream through the Phase-2 pipeline "
          f"(nominal 2808-bunch filling, zero-bias crossings at <mu> = {stream['mean_mu']:.0f}; "
-         f"anomaly stage from {report or 'the preset'}) -> {paths['json']}")
+         f"model stages from {', '.join(firmware.values()) or 'the preset'}) -> {paths['json']}")
     echo(stream_table_text(stream))
     echo("")
     echo(latency_table_text(stream))
     result["stream"] = stream
     return result
+
+
+def _muon_demo(out: Path, seed: int, progress: bool, echo, result: dict) -> str | None:
+    """Step 5: the muon pT net against the lookup table; returns its firmware report's path."""
+    gun = out / "muon-gun"
+    produce("muon_gun", DEMO_MUON_GUN, gun, seed=seed + 20, chunk_size=DEMO_MUON_GUN // 6,
+            progress=progress, cache_dir=out / ".cache")
+    model_dir = out / "muon-pt"
+    if not (model_dir / "model.json").exists():
+        echo("\n== " + train_muon_pt(gun, model_dir, NetConfig(sparsity=0.5, seed=seed)).text())
+    else:
+        echo(f"\n== muon pT net: reusing {model_dir}")
+    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
+                           out / "muon-firmware")
+    echo(f"\n== firmware check of the muon pT net ({check['input_precision']} inputs, "
+         f"{check['events']} candidates) -> {out / 'muon-firmware' / 'check.json'}")
+    echo(check_table_text(check))
+    perf = muon_performance(model_dir, [gun], [out / "minbias"], [DEMO_MUON_THRESHOLD],
+                            out / "muon-performance")
+    t = perf.thresholds[0]
+    echo("\n== muon pT: lookup table vs net at equal efficiency (gun turn-ons, zero-bias rates)")
+    echo(perf.text())
+    if t.reduction is not None:
+        echo(f"single muon at {t.threshold_gev:g} GeV: rate reduction LUT / net = "
+             f"{t.reduction:.2f} ± {t.reduction_err:.2f} ({t.lut.crossings} vs {t.nn.crossings} "
+             f"crossings)")
+    else:
+        echo(f"single muon at {t.threshold_gev:g} GeV: no crossing fires with the net "
+             f"({t.lut.crossings} with the table): the reduction needs more crossings")
+    result["muon"] = perf
+    return check.get("firmware_report")

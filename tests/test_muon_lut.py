@@ -3,20 +3,14 @@ import numpy as np
 import pytest
 
 from l1t.core.errors import L1TInputError
-from l1t.datasets.muon import hits, trackfinder
 from l1t.datasets.muon.lut import ADDRESS_BITS, WORD_BITS, MuonLUT, addresses
-from l1t.datasets.muon.propagate import transport
+from l1t.datasets.muon.single import single_muons
 from l1t.models.muon.lut import train_lut
 
 
 def _gun_candidates(n, seed):
-    rng = np.random.default_rng(seed)
-    pt = 1.0 / rng.uniform(1e-3, 0.5, n)
-    q = rng.choice([-1, 1], n)
-    tr = transport(pt, rng.uniform(-2.4, 2.4, n), rng.uniform(-np.pi, np.pi, n), q, rng)
-    c = trackfinder.find(hits.measure(tr, np.arange(n), rng))
-    true = c.muon >= 0
-    return {k: v[true] for k, v in c.features.items()}, pt[c.muon[true]], c.pt[true]
+    feats, pt, _, bend = single_muons(n, seed)
+    return feats, pt, bend
 
 
 @pytest.fixture(scope="module")

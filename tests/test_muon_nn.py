@@ -19,22 +19,14 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from l1t.core.errors import L1TInputError  # noqa: E402
-from l1t.datasets.muon import hits, trackfinder  # noqa: E402
-from l1t.datasets.muon.propagate import transport  # noqa: E402
+from l1t.datasets.muon.single import single_muons  # noqa: E402
 from l1t.models.fixedpoint import FixedType  # noqa: E402
 from l1t.models.muon import nn  # noqa: E402
 
 
 def _gun(n, seed):
-    """Track-finder words, true pT and charge of gun muons (flat in q/pT, 2 GeV–1 TeV)."""
-    rng = np.random.default_rng(seed)
-    pt = 1.0 / rng.uniform(1e-3, 0.5, n)
-    q = rng.choice([-1, 1], n)
-    tr = transport(pt, rng.uniform(-2.4, 2.4, n), rng.uniform(-np.pi, np.pi, n), q, rng)
-    c = trackfinder.find(hits.measure(tr, np.arange(n), rng))
-    own = c.muon >= 0
-    return ({k: v[own] for k, v in c.features.items()}, pt[c.muon[own]], q[c.muon[own]],
-            c.pt[own])
+    """Track-finder words, true pT and charge, bend pT of gun muons (flat in q/pT, 2 GeV–1 TeV)."""
+    return single_muons(n, seed)
 
 
 @pytest.fixture(scope="module")
@@ -205,20 +197,66 @@ def test_train_muon_pt_command_on_a_gun_production(gun, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
-def test_muon_performance_counts_rates_of_both_assignments(model, gun, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def zb(tmp_path_factory):
+    from l1t.datasets.production import produce
+
+    d = tmp_path_factory.mktemp("zb") / "zb"
+    produce("minbias", 200, d, pileup=40, seed=8, chunk_size=100, pool_size=100,
+            progress=False)
+    return d
+
+
+def _net_pt(model, events):
+    from l1t.firmware.deployable import deployed
+
+    return ak.unflatten(deployed(model).firmware(events).values["pt"], ak.num(events.L1Mu))
+
+
+def test_rates_and_validate_read_l1mu_pt_from_the_net(model, zb, tmp_path, capsys):
+    """``l1t rates --assign`` decides the muon seeds on the net's firmware pT; ``l1t validate``
+    finds the net through the menu's ``assign:``, with no flip (Keras equals the firmware)."""
+    from l1t.cli import main
+    from l1t.datasets.inputs import read_inputs
+    from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
+    from l1t.trigger.report import read_rates
+    from l1t.validation.validate import validate
+
+    seeds = "seeds:\n" + "".join(
+        f"  L1_SingleMu{t}:\n    legs:\n      - {{object: muon, pt: {t}, eta: 2.4, quality: 12}}\n"
+        for t in (3, 6))
+    menu = tmp_path / "menu.yaml"
+    menu.write_text(seeds)
+    assert main(["rates", "--menu", str(menu), "--input", str(zb), "--assign", str(model),
+                 "--out", str(tmp_path / "rates"), "--quiet", "--workers", "1"]) == 0
+    assert f"L1Mu pT and charge from {model}" in capsys.readouterr().out
+    ev = read_inputs([zb])
+    pt = _net_pt(model, ev)
+    ok = (ev.L1Mu.hwQual >= 12) & (abs(ev.L1Mu.eta) <= 2.4)
+    got = {s["seed"]: s for s in read_rates(tmp_path / "rates" / "rates.json")["seeds"]}
+    scale = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
+    for t in (3, 6):
+        k = int(ak.sum(ak.any(ok & (pt >= t), axis=1)))
+        assert got[f"L1_SingleMu{t}"]["rate_khz"] == pytest.approx(k / len(ev) * scale)
+    menu.write_text(f"assign:\n  - {model}\n" + seeds)
+    s = validate(menu, [zb], tmp_path / "validate", events=500, backends=("emulator",))
+    (m,) = s["models"]
+    assert m["kind"] == "muon-pt" and [x["seed"] for x in m["seeds"]] == ["L1_SingleMu3",
+                                                                          "L1_SingleMu6"]
+    assert all(x["software_only"] == x["firmware_only"] == 0 for x in m["seeds"])
+    assert m["outputs"]["q_over_pt"]["crossings_differing"] == 0
+    assert m["check_pairs"]["software vs emulator"]["mismatched_events"] == 0
+
+
+def test_muon_performance_counts_rates_of_both_assignments(model, gun, zb, tmp_path, capsys):
     """``l1t muon-performance``: per threshold and assignment the rate equals an independent
     count over the zero-bias crossings (the lookup table: the stored L1Mu.pt; the net: its
     firmware words), the reduction is their ratio, and the plots are written."""
     from l1t.cli import main
     from l1t.datasets.inputs import read_inputs
-    from l1t.datasets.production import produce
-    from l1t.firmware.deployable import deployed
     from l1t.trigger.lhc import DEFAULT_BUNCHES, LHC_REVOLUTION_KHZ
     from l1t.trigger.muon_performance import read_performance
 
-    zb = tmp_path / "zb"
-    produce("minbias", 200, zb, pileup=40, seed=8, chunk_size=100, pool_size=100,
-            progress=False)
     out = tmp_path / "perf"
     assert main(["muon-performance", "--model", str(model), "--gun", str(gun),
                  "--rate-sample", str(zb), "--thresholds", "3,8", "--out", str(out)]) == 0
@@ -227,7 +265,7 @@ def test_muon_performance_counts_rates_of_both_assignments(model, gun, tmp_path,
     ev = read_inputs([zb])
     mu = ev.L1Mu
     ok = (mu.hwQual >= 12) & (abs(mu.eta) <= 2.4)
-    nn_pt = ak.unflatten(deployed(model).firmware(ev).values["pt"], ak.num(mu))
+    nn_pt = _net_pt(model, ev)
     scale = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
     assert perf["rate_crossings"] == len(ev)
     for entry in perf["thresholds"]:
@@ -248,3 +286,45 @@ def test_muon_performance_counts_rates_of_both_assignments(model, gun, tmp_path,
     assert main(["muon-performance", "--model", str(model), "--gun", str(gun),
                  "--rate-sample", str(gun), "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_kinds_stage_takes_the_firmware_report(model, tmp_path):
+    """The muon pT kind names its pipeline stage; the Phase-2 preset has it on the endcap muon
+    path, and a firmware report sets its latency there."""
+    from l1t.firmware.deployable import kind_of
+    from l1t.trigger.stream.pipeline import check, load_pipeline, with_firmware
+
+    stage = kind_of(model).stage
+    p = load_pipeline("phase2")
+    before = {q.name: q.latency_ns for q in check(p).paths}
+    report = {"format": "l1t-firmware-report", "format_version": 1, "backend": "rtl",
+              "model": "muon", "latency_cycles": 14, "clock_ns": 5.0, "latency_ns": 70.0,
+              "initiation_interval": 1, "resources": {}}
+    after = {q.name: q.latency_ns for q in check(with_firmware(p, stage, report)).paths}
+    # 70 ns instead of 200, plus at most one 5 ns clock period waiting for the stage's edge
+    wait = after["muon_endcap"] - (before["muon_endcap"] - 200.0 + 70.0)
+    assert 0.0 <= wait <= 5.0
+    assert after["muon_barrel"] == before["muon_barrel"]
+
+
+@pytest.mark.slow
+def test_the_firmware_is_bit_exact_on_a_million_candidates(model, tmp_path):
+    """Keras, the emulator, hls4ml's C simulation and the RTL on 10⁶ real candidates."""
+    from l1t.firmware.backend import get_backend
+    from l1t.firmware.compare import compare
+    from l1t.firmware.deployed import DeployedMuonPt
+
+    feats, _, _, _ = single_muons(1_300_000, 9)
+    feats = {k: v[:1_000_000] for k, v in feats.items()}
+    assert len(feats["tfMode"]) == 1_000_000
+    x = nn.input_values(feats).astype(np.float64)
+    dep = DeployedMuonPt(model, workdir=tmp_path / "dep")
+    emu = [dep.outputs(feats).reshape(-1, 1)]
+    keras = [dep.model.outputs(feats).reshape(-1, 1)]
+    for name in ("hls4ml", "rtl"):
+        b = get_backend(name)
+        b.compile(dep.fw, str(tmp_path / name))
+        c = compare(emu, b.predict(x), dep.output_types, dep.output_names)
+        assert c["overall"]["mismatched_events"] == 0, name
+    c = compare(emu, keras, dep.output_types, dep.output_names)
+    assert c["overall"]["mismatched_events"] == 0 and c["overall"]["events"] == 1_000_000

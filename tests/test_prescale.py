@@ -57,6 +57,7 @@ def test_prescales_in_the_rates_table(tmp_path):
     prescale 1.5 keeps the 2nd and 3rd of every 3 firings (the unprescaled rate stays)."""
     events = make_events(300, seed=5)
     events = events[ak.num(events.L1Jet) > 0]
+    events = ak.with_field(events, np.ones(len(events)), "weight")   # plain zero-bias crossings
     n = len(events)
     path = write_events(events, tmp_path / "zb.parquet")
     menu = parse_menu(MENU)

@@ -261,8 +261,10 @@ def _check_inputs(paths: list[str | Path]) -> list[Path]:
     files = expand_inputs(paths)
     for f in files:
         kind, meta = input_kind(f)          # reads the metadata: an unreadable file fails here
-        if kind != "zero_bias":
-            raise L1TInputError(f, f"validate needs zero-bias (minbias) crossings, this is "
+        if kind != "zero_bias" or meta.get("sample") not in (None, "minbias"):
+            # flips are counted crossing by crossing: a weighted (muon-enriched) sample would
+            # need weighted counts
+            raise L1TInputError(f, f"validate needs plain zero-bias (minbias) crossings, this is "
                                 f"{meta.get('sample')!r}", "sample")
     return files
 

@@ -89,7 +89,7 @@ class NetConfig:
     act_bits: int = 12            # hidden activations: quantized_relu(act_bits, act_integer)
     act_integer: int = 3
     sparsity: float = 0.0         # fraction of kernel weights pruned (magnitude)
-    epochs: int = 20              # float epochs; QAT and pruning fine-tune for as many
+    epochs: int = 30              # float epochs; QAT and pruning fine-tune for as many
     batch_size: int = 512
     learning_rate: float = 2e-3
     huber_delta: float = 0.02     # in y: ~ the resolution of a 20 GeV muon's y (0.1 · 0.2)
