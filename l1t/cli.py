@@ -177,6 +177,8 @@ def cmd_turn_on(args) -> int:
     from l1t.trigger.menu import load_menu
 
     menu = load_menu(args.menu)
+    if args.assign:
+        menu = menu.with_assign(args.assign)
     files = expand_inputs(args.input)
     events = read_inputs(files, fmt=args.format, mapping=args.mapping)
     if "GenPart" not in events.fields or "GenJet" not in events.fields:
@@ -330,6 +332,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_assign(s: argparse.ArgumentParser) -> None:
+    """``--assign DIR``: models replacing L1 fields, added to the menu's ``assign:``."""
+    s.add_argument("--assign", action="append", default=None, metavar="DIR",
+                   help="a model replacing an L1 field, e.g. a muon pT net (l1t train muon-pt) "
+                        "for L1Mu.pt; added to the menu's assign: (default: the detector's "
+                        "lookup table)")
+
+
 def _add_input_format(s: argparse.ArgumentParser) -> None:
     """``--format`` and ``--mapping`` of every command that reads event files."""
     from l1t.datasets.formats import FORMATS
@@ -425,10 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bunches(s)
     s.add_argument("--target-rate", type=_rate_list, default=None,
                    help="comma-separated kHz: thresholds giving these rates, per seed")
-    s.add_argument("--assign", action="append", default=None, metavar="DIR",
-                   help="a model replacing an L1 field, e.g. a muon pT net (l1t train muon-pt) "
-                        "for L1Mu.pt; added to the menu's assign: (default: the detector's "
-                        "lookup table)")
+    _add_assign(s)
     _add_stitch_pthat(s)
     # the bound catches a unit slip (estimate: ~13x the 78.9 mb Pythia gives at 14 TeV, NOTES.md)
     s.add_argument("--sigma-inel", type=_number(above=0, maximum=1000), default=None,
@@ -457,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
     s.add_argument("--input", nargs="+", required=True, help="signal files or productions")
     s.add_argument("--seeds", nargs="+", default=None, help="seeds (default: all)")
+    _add_assign(s)
     _add_input_format(s)
     s.add_argument("--out", required=True, help="output directory (PNG + JSON)")
     _add_no_verify(s)

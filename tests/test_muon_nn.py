@@ -232,7 +232,7 @@ def test_rates_and_validate_read_l1mu_pt_from_the_net(model, zb, tmp_path, capsy
     assert f"L1Mu pT and charge from {model}" in capsys.readouterr().out
     ev = read_inputs([zb])
     pt = _net_pt(model, ev)
-    ok = (ev.L1Mu.hwQual >= 12) & (abs(ev.L1Mu.eta) <= 2.4)
+    ok = (ev.L1Mu.hwQual >= 12) & (abs(ev.L1Mu.eta) < 2.4)
     got = {s["seed"]: s for s in read_rates(tmp_path / "rates" / "rates.json")["seeds"]}
     scale = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
     for t in (3, 6):
@@ -264,7 +264,7 @@ def test_muon_performance_counts_rates_of_both_assignments(model, gun, zb, tmp_p
     perf = read_performance(out / "performance.json")
     ev = read_inputs([zb])
     mu = ev.L1Mu
-    ok = (mu.hwQual >= 12) & (abs(mu.eta) <= 2.4)
+    ok = (mu.hwQual >= 12) & (abs(mu.eta) < 2.4)
     nn_pt = _net_pt(model, ev)
     scale = DEFAULT_BUNCHES * LHC_REVOLUTION_KHZ
     assert perf["rate_crossings"] == len(ev)
@@ -328,3 +328,25 @@ def test_the_firmware_is_bit_exact_on_a_million_candidates(model, tmp_path):
         assert c["overall"]["mismatched_events"] == 0, name
     c = compare(emu, keras, dep.output_types, dep.output_names)
     assert c["overall"]["mismatched_events"] == 0 and c["overall"]["events"] == 1_000_000
+
+
+def test_turn_on_with_the_net_assigned(model, gun, tmp_path):
+    """``l1t turn-on --assign``: the single-muon turn-on on the gun with the net's pT: the events
+    it counts as fired are those where the deployed net's words pass the seed."""
+    import json as _json
+
+    from l1t.cli import main
+    from l1t.datasets.inputs import read_inputs
+    from l1t.trigger.efficiency import reference
+
+    assert main(["turn-on", "--input", str(gun), "--seeds", "L1_SingleMu22", "--assign",
+                 str(model), "--out", str(tmp_path / "t")]) == 0
+    (r,) = _json.loads((tmp_path / "t" / "turn_ons.json").read_text())
+    ev = read_inputs([gun])
+    fired = ak.to_numpy(ak.any((ev.L1Mu.hwQual >= 12) & (abs(ev.L1Mu.eta) < 2.4)
+                               & (_net_pt(model, ev) >= 22), axis=1))
+    ref = reference(ev, r["reference"])
+    k = np.histogram(ref[np.isfinite(ref) & fired], r["bins"])[0]
+    n = np.asarray(r["n"])
+    np.testing.assert_allclose(np.where(n > 0, k / np.maximum(n, 1), np.nan),
+                               np.asarray(r["efficiency"], dtype=float), equal_nan=True)

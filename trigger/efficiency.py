@@ -140,7 +140,8 @@ def turn_on(events: ak.Array, menu: Menu, seed_name: str, bins: np.ndarray | Non
     """Efficiency of one seed versus its generator reference pT.
 
     ``bins``: reference-pT bin edges in GeV (default: 30 bins from 0 to 3× the seed's reference
-    threshold). The seed is evaluated on ``from_events(events, electron_id)`` without prescale.
+    threshold). The seed is evaluated on ``from_events(events, electron_id)`` without prescale,
+    with the fields the menu's ``assign:`` models replace taken from their firmware.
     Returns a dict:
 
     - ``seed``, ``reference`` (kind, see module doc), ``threshold`` (GeV);
@@ -159,7 +160,8 @@ def turn_on(events: ak.Array, menu: Menu, seed_name: str, bins: np.ndarray | Non
     if name is None:
         raise ValueError(f"{seed_name} has no legs or sums to take a reference from")
     ref = reference(events, name)
-    margins = Evaluator(menu.with_seeds([seed])).margins(from_events(events, electron_id))
+    ev = Evaluator(menu.with_seeds([seed]))
+    margins = ev.margins(from_events(ev.assign(events), electron_id))
     return _turn_on(seed, name, ref, margins[:, 0] >= 1.0, bins)
 
 
@@ -170,7 +172,8 @@ def turn_ons(events: ak.Array, menu: Menu, seeds: Sequence[str] | None = None,
         [s for s in menu.seeds if reference_name(s) is not None]
     if not chosen:
         return []
-    fired = Evaluator(menu.with_seeds(chosen)).margins(from_events(events, electron_id)) >= 1.0
+    ev = Evaluator(menu.with_seeds(chosen))
+    fired = ev.margins(from_events(ev.assign(events), electron_id)) >= 1.0
     refs: dict[str, np.ndarray] = {}
     out = []
     for j, seed in enumerate(chosen):

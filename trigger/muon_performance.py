@@ -6,7 +6,8 @@ threshold-scaled: :mod:`l1t.datasets.muon.lut`), and ``nn``, a muon pT net's fir
 through the bit-exact emulator (:class:`l1t.firmware.deployed.DeployedMuonPt`), each with its own
 threshold scale, so that both 90% points sit at the nominal threshold. The single-muon
 condition is that of the menus' ``L1_SingleMu`` seeds: a muon with ``hwQual`` ≥ 12 and
-|η| ≤ 2.4 with pT ≥ T.
+|η| < 2.4 (strict, as a menu leg's ``eta``: the track finder puts candidates beyond the
+acceptance at |η| = 2.4 exactly) with pT ≥ T.
 
 - On a muon-gun production (one generator muon per event): the resolution of every candidate
   against its muon's true pT (core: half the 16–84% spread of pT_true / pT_L1 − 1; tail: the
@@ -85,7 +86,7 @@ class MuonPerformance:
 
     def text(self) -> str:
         """A table a physicist can paste."""
-        lines = [f"single muon (hwQual >= {QUALITY}, |eta| <= {ETA_MAX}); rates from "
+        lines = [f"single muon (hwQual >= {QUALITY}, |eta| < {ETA_MAX}); rates from "
                  f"{self.rate_crossings} crossings (<mu> {', '.join(f'{m:g}' for m in self.pileup)},"
                  f" {self.bunches} bunches); turn-ons from {self.gun_muons} gun muons",
                  f"{'threshold':>9s} {'assignment':>10s} {'pT90 (GeV)':>10s} {'rate (kHz)':>18s} "
@@ -120,7 +121,7 @@ class MuonPerformance:
 def _qualified(mu) -> np.ndarray:
     """Flat mask of the L1 muons the single-muon condition takes."""
     flat = ak.flatten(mu)
-    return (ak.to_numpy(flat.hwQual) >= QUALITY) & (np.abs(ak.to_numpy(flat.eta)) <= ETA_MAX)
+    return (ak.to_numpy(flat.hwQual) >= QUALITY) & (np.abs(ak.to_numpy(flat.eta)) < ETA_MAX)
 
 
 def _leading(pt_flat: np.ndarray, ok: np.ndarray, counts: np.ndarray) -> np.ndarray:
