@@ -289,6 +289,32 @@ def cmd_firmware_check(args) -> int:
     return 0
 
 
+def cmd_lar_optimal_filter(args) -> int:
+    import numpy as np
+
+    from l1t.datasets.lar.pulse import SAMPLE_NS, PulseShape, read_autocorrelation, read_pulse
+    from l1t.models.lar.optimal_filter import optimal_filter
+
+    pulse = PulseShape.analytic() if args.pulse == "analytic" else read_pulse(args.pulse)
+    first = (args.first_sample_ns if args.first_sample_ns is not None
+             else pulse.peak_ns - SAMPLE_NS)          # the rise, the peak, then the tail
+    if args.autocorr == "white":
+        r, source = np.eye(args.samples), "white noise"
+    else:
+        r, source = read_autocorrelation(args.autocorr, args.samples), args.autocorr
+    of = optimal_filter(pulse, r, first, source=source)
+    path = of.save(Path(args.out) / "coefficients.json")
+    t = of.first_sample_ns + of.sample_ns * np.arange(len(of.a))
+    print(f"optimal filter: {len(of.a)} samples from {of.first_sample_ns:g} ns "
+          f"(pulse {pulse.source}, peak at {pulse.peak_ns:.1f} ns; {source})")
+    print(f"{'t [ns]':>8s} {'g':>9s} {'a':>10s} {'b [ns]':>10s}")
+    for ti, gi, ai, bi in zip(t, pulse.g(t), of.a, of.b):
+        print(f"{ti:8.1f} {gi:9.4f} {ai:10.5f} {bi:10.4f}")
+    print(f"noise on the amplitude: sqrt(a^T R a) = {of.meta['noise_factor']:.4f} x sigma")
+    print(f"-> {path}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from l1t.validation.validate import validate, validate_table_text
 
@@ -544,6 +570,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="output directory (check.json, projects)")
     c.set_defaults(func=cmd_firmware_check)
 
+    s = sub.add_parser("lar", help="LAr calorimeter energy reconstruction")
+    lsub = s.add_subparsers(dest="lar_command", required=True, metavar="ACTION")
+    c = lsub.add_parser("optimal-filter", help="optimal-filter coefficients a, b from a pulse "
+                        "shape and the noise autocorrelation")
+    c.add_argument("--pulse", default="analytic",
+                   help="CSV t_ns,g[,dg_dt], or 'analytic' (triangle through CR-(RC)^2; default)")
+    c.add_argument("--autocorr", default="white",
+                   help="CSV lag,r (lag in 25 ns samples), or 'white' (default)")
+    c.add_argument("--samples", type=_number(int, minimum=2, maximum=32), default=5,
+                   help="samples in the filter (default 5)")
+    c.add_argument("--first-sample-ns", type=_number(minimum=-1000, maximum=1000), default=None,
+                   help="time of the first sample after the deposit in ns (default: one sample "
+                        "before the pulse's peak)")
+    c.add_argument("--out", required=True, help="output directory (coefficients.json)")
+    c.set_defaults(func=cmd_lar_optimal_filter)
+
     s = sub.add_parser("validate", help="firmware vs software of every model a menu cuts on: "
                        "checks, decision flips and their rate impact")
     s.add_argument("--menu", required=True, help="menu YAML with cuts on deployable models")
@@ -606,7 +648,8 @@ def quiet_frameworks() -> None:
 #: Options naming files or directories a command reads: its output may not overwrite them or
 #: lie inside them.
 _INPUT_OPTIONS = ("input", "inputs", "data", "model", "menu", "signal", "pipeline",
-                  "filling_scheme", "mapping", "gun", "rate_sample", "assign")
+                  "filling_scheme", "mapping", "gun", "rate_sample", "assign", "pulse",
+                  "autocorr")
 
 
 def _inputs_of(args) -> list[str]:

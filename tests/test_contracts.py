@@ -16,8 +16,11 @@ from l1t.datasets.production import MANIFEST_CONTRACT, produce, read_manifest
 from l1t.firmware.report import CONTRACT as FIRMWARE_CONTRACT
 from l1t.firmware.report import read_report, write_report
 from l1t.models.anomaly.vae import MODEL_CONTRACT
+from l1t.models.lar.optimal_filter import COEFFICIENTS_CONTRACT
+from l1t.models.muon.nn import MODEL_CONTRACT as MUON_MODEL_CONTRACT
 from l1t.trigger.job import RateJob, run
 from l1t.trigger.menu import load_menu
+from l1t.trigger.muon_performance import PERFORMANCE_CONTRACT
 from l1t.trigger.rates import summarize
 from l1t.trigger.report import RATES_CONTRACT, read_rates, write_rates
 from l1t.trigger.stream.report import STREAM_CONTRACT
@@ -25,7 +28,8 @@ from l1t.validation.firmware_check import CHECK_CONTRACT, firmware_check, read_c
 from l1t.validation.validate import VALIDATE_CONTRACT
 
 CONTRACTS = [MANIFEST_CONTRACT, MODEL_CONTRACT, FIRMWARE_CONTRACT, RATES_CONTRACT,
-             STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT]
+             STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT, MUON_MODEL_CONTRACT,
+             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT]
 
 
 def test_every_contract_has_its_own_format():

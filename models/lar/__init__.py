@@ -1,0 +1,1 @@
+"""LAr energy reconstruction: the optimal filter (and the nets)."""
