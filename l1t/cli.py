@@ -687,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
     except L1TInputError as err:
         print(f"l1t: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:   # the machine, not the input: disk full, a path vanishing meanwhile
         where = f"{err.filename}: " if err.filename else ""
         print(f"l1t: error: {where}{err.strerror or err}", file=sys.stderr)
