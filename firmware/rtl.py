@@ -48,6 +48,10 @@ DA_OVERFLOW = ("WRAP", "SAT", "SAT_SYM")
 DEFAULT_LATENCY_CUTOFF = 2.0
 DEFAULT_CHUNK = 1 << 20
 MAX_IO_WIDTH = 32   #: da4ml's simulator passes inputs/outputs as int32
+#: the widest accumulator/result da4ml 0.5.2 traces correctly: a chain of Dense layers with
+#: 30-bit accumulators was bit-exact, with 32 and 34 bits 96% and 100% of its outputs were wrong
+#: in da4ml's own graph interpreter and in Verilator alike (so wider types are refused)
+MAX_INTERNAL_WIDTH = 30
 
 
 def _kif(t: FixedType) -> tuple[int, int, int]:
@@ -96,6 +100,11 @@ def _round_conv(v: Any, f: int) -> Any:
 def _dense(x: Any, layer: DenseLayer) -> Any:
     _check_modes(layer.name, layer.accum_type, "accum_t")
     _check_modes(layer.name, layer.result_type, "result_t")
+    for t, field in ((layer.accum_type, "accum_t"), (layer.result_type, "result_t")):
+        if t.width > MAX_INTERNAL_WIDTH:
+            raise L1TInputError(layer.name, f"{field} {t} is wider than {MAX_INTERNAL_WIDTH} "
+                                "bits, which da4ml 0.5.2 computes wrongly (fewer weight or "
+                                "input bits narrow it)", field)
     plan = _DensePlan.build(layer)       # same checks and the same choice as the emulator
     ta = layer.accum_type
     w = layer.weight
