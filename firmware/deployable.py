@@ -145,14 +145,14 @@ def replace_fields(events, replaces: Replaces, evaluation: Evaluation):
     (0.5 GeV) too. Objects keep their order: the trigger inputs re-sort them by pT."""
     import awkward as ak
 
-    from l1t.datasets.detector.objects import PT_LSB
+    from l1t.datasets.hwunits import hw_pt
 
     coll = events[replaces.collection]
     counts = ak.num(coll)
     have = set(ak.fields(coll))
     values = dict(evaluation.values)
     if "pt" in values and "hwPt" in have:
-        values["hwPt"] = np.round(np.asarray(values["pt"]) / PT_LSB)
+        values["hwPt"] = hw_pt(np.asarray(values["pt"]))
     for name in replaces.fields + (("hwPt",) if "hwPt" in values else ()):
         dtype = ak.to_numpy(ak.flatten(coll[name])).dtype if name in have else np.float64
         coll = ak.with_field(coll, ak.unflatten(np.asarray(values[name]).astype(dtype), counts),

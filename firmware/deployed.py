@@ -127,11 +127,11 @@ class DeployedMuonPt:
 
     def words(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The L1Mu pT (GeV, a 9-bit word of 0.5 GeV, threshold-scaled) and charge of outputs y."""
-        from l1t.datasets.detector.objects import PT_BITS, PT_LSB, saturate
+        from l1t.datasets.detector.muons import pt_word
+        from l1t.datasets.detector.objects import PT_LSB
 
         pt, charge = self.model.assign(y)
-        hw = saturate(np.floor(pt / PT_LSB).astype(np.int64), PT_BITS["L1Mu"])
-        return hw * PT_LSB, charge.astype(np.float64)
+        return pt_word(pt) * PT_LSB, charge.astype(np.float64)
 
     def _evaluation(self, y: np.ndarray) -> Evaluation:
         pt, charge = self.words(y)

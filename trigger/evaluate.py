@@ -22,6 +22,7 @@ import awkward as ak
 import numpy as np
 
 from l1t.datasets.formats import iter_events, read_metadata
+from l1t.firmware.deployable import deployed, kind_of, replace_fields
 
 from .inputs import GT_INPUTS, Objects, TriggerInputs, from_events
 from .kernels import top_passing
@@ -88,6 +89,8 @@ class Evaluator:
         self._depth: dict[tuple, int] = {}
         for seed in menu.seeds:
             _count_depth(seed.condition, self._depth)
+        # what each assign: model replaces, read from its model.json once (not per chunk)
+        self._assign = [(model_dir, kind_of(model_dir).output) for model_dir in menu.assign]
 
     def margins(self, inputs: TriggerInputs) -> np.ndarray:
         cache = _Cache(inputs, self._depth)
@@ -112,10 +115,11 @@ class Evaluator:
                 yield MenuChunk(str(path), events, from_events(events, electron_id), self)
 
     def assign(self, events):
-        """``events`` with the fields of the menu's ``assign:`` models replaced by their
-        firmware values (:func:`assigned`)."""
-        for model_dir in self.menu.assign:
-            events = assigned(model_dir, events)
+        """``events`` with the fields of the menu's ``assign:`` models (the muon pT net:
+        ``L1Mu.pt``, ``hwPt``, ``charge``) replaced by their firmware values (the bit-exact
+        emulator, :func:`l1t.firmware.deployable.deployed`)."""
+        for model_dir, replaces in self._assign:
+            events = replace_fields(events, replaces, deployed(model_dir).firmware(events))
         return events
 
     @property
@@ -139,17 +143,8 @@ def model_scores(model_dir: str, events) -> dict[str, np.ndarray]:
     """Firmware-exact scores ``(N,)`` of a saved deployable model on schema events: the model
     runs on the bit-exact emulator backend (:func:`l1t.firmware.deployable.deployed`,
     converted once per process)."""
-    from l1t.firmware.deployable import deployed
-
     return deployed(model_dir).firmware(events).values
 
-
-def assigned(model_dir: str, events):
-    """Schema events with the fields a deployable model replaces (the muon pT net:
-    ``L1Mu.pt``, ``hwPt``, ``charge``) set to its firmware values."""
-    from l1t.firmware.deployable import deployed, kind_of, replace_fields
-
-    return replace_fields(events, kind_of(model_dir).output, deployed(model_dir).firmware(events))
 
 
 def _count_depth(cond: Condition, depth: dict) -> None:

@@ -62,13 +62,18 @@ def simulate(cands: dict[str, np.ndarray], crossing: np.ndarray, tracks: dict[st
         muon_hits.background(len(interactions), interactions, rng),
         muon_hits.punch_through(p_trk, tracks["eta"], tracks["phi"], track_crossing, rng)])
     c = find(h)
-    hw = saturate(np.floor(_pt(c, cfg) / PT_LSB).astype(np.int64), PT_BITS["L1Mu"])
+    hw = pt_word(_pt(c, cfg))
     cols = {"pt": (hw * PT_LSB).astype(np.float32), "eta": c.eta.astype(np.float32),
             "phi": c.phi.astype(np.float32), "charge": c.charge, "hwQual": c.quality,
             "hwPt": hw, "hwEta": np.round(c.eta / MU_ETA_LSB).astype(np.int32),
             "hwPhi": (np.floor((c.phi + np.pi) / (2 * np.pi / MU_N_PHI)).astype(np.int64)
                       % MU_N_PHI).astype(np.int32), **c.features}
     return c.crossing, cols
+
+
+def pt_word(pt: np.ndarray) -> np.ndarray:
+    """``hwPt`` of assigned pT values (GeV): floor(pT / 0.5 GeV) in 9 bits, saturated."""
+    return saturate(np.floor(np.asarray(pt) / PT_LSB).astype(np.int64), PT_BITS["L1Mu"])
 
 
 def decay_probability(p_decay: np.ndarray, parent_pt: np.ndarray,

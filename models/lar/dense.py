@@ -69,15 +69,18 @@ def train(x: np.ndarray, et: np.ndarray, cfg: DenseConfig):
     from l1t.models.qat import to_qkeras
 
     y = (np.asarray(et) / ET_SCALE_GEV).astype(np.float32)
-    net = build(cfg)
-    for model, lr in ((net, cfg.learning_rate), (None, cfg.learning_rate / 4)):
-        if model is None:
-            model = to_qkeras(net, cfg.bits, cfg.integer, cfg.act_bits, cfg.act_integer,
-                              per_layer={"et": {"quantize_linear": True,
-                                                "act_bits": OUTPUT_BITS, "act_integer": 0}})
+
+    def fit(model, lr: float) -> None:
         model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
         model.fit(x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0)
-    return model
+
+    net = build(cfg)
+    fit(net, cfg.learning_rate)
+    qnet = to_qkeras(net, cfg.bits, cfg.integer, cfg.act_bits, cfg.act_integer,
+                     per_layer={"et": {"quantize_linear": True, "act_bits": OUTPUT_BITS,
+                                       "act_integer": 0}})
+    fit(qnet, cfg.learning_rate / 4)
+    return qnet
 
 
 def et_of(y: np.ndarray) -> np.ndarray:
