@@ -1,13 +1,15 @@
 """Deployable models, registered by kind: what each reads, what it gives the trigger, its firmware
 and its pipeline stage.
 
-A kind's output is one of two things:
+A kind's output is one of three things:
 
 - :class:`Scores`, which the menu cuts on: a condition key named after the kind
   (``anomaly: [{model: DIR, score: axo, min: 150}]``);
 - :class:`Replaces`, a field of an L1 collection the model computes instead of the detector
   (the muon pT net: ``L1Mu.pt`` and ``L1Mu.charge``). A menu names such models under its top-level
-  ``assign:``; every leg on that collection then reads the model's firmware value.
+  ``assign:``; every leg on that collection then reads the model's firmware value;
+- :class:`Energies`, what a subsystem measures before any object is built (the LAr nets: the EM
+  tower ET of the calorimeter trigger); a production takes them when it is generated.
 
 A model directory says its kind through the ``format`` of its ``model.json``
 (:func:`kind_of`). :func:`deployed` gives the model on a firmware backend (the bit-exact
@@ -50,6 +52,16 @@ class Replaces:
     leg_object: str
 
 
+@dataclass(frozen=True)
+class Energies:
+    """Energies per channel and crossing (GeV) that a subsystem reads instead of its ideal
+    measurement: the LAr nets give the calorimeter trigger its EM tower ET. Nothing in a menu
+    cuts on or assigns them; a production takes them (``l1t generate --lar``)."""
+
+    subsystem: str
+    unit: str = "GeV"
+
+
 @dataclass
 class Evaluation:
     """A chunk of N crossings through a deployed model, in software or in firmware.
@@ -83,16 +95,19 @@ class DeployableKind:
     ``model_format``: the ``format`` of its ``model.json``; ``inputs``: what it reads (for
     messages and docs); ``stage``: the pipeline stage its ``firmware.json`` feeds;
     ``net(model_dir)``: its Keras net and input type (what ``l1t firmware check`` converts);
-    ``deploy(model_dir, backend)``: a :class:`Deployed`.
+    ``deploy(model_dir, backend)``: a :class:`Deployed`; ``figures(model_dir, report)``
+    (optional): hardware figures of the kind beyond latency and resources, added to its
+    firmware report (the LAr nets: the recurrent loop, channels per device).
     """
 
     name: str
     model_format: str
     inputs: str
-    output: Scores | Replaces
+    output: Scores | Replaces | Energies
     stage: str
     net: Callable[[Path], tuple[Any, str]]
     deploy: Callable[[Path, str], Deployed]
+    figures: Callable[[Path, dict], dict] | None = None
 
 
 _KINDS: dict[str, DeployableKind] = {}
@@ -198,9 +213,31 @@ def _muon_deploy(model_dir: Path, backend: str):
     return DeployedMuonPt(model_dir, backend)
 
 
+def _lar_net(model_dir: Path):
+    from l1t.models.lar.model import LArModel
+
+    m = LArModel.load(model_dir)
+    return m.net, m.input_type
+
+
+def _lar_deploy(model_dir: Path, backend: str):
+    from .lar import DeployedLAr
+
+    return DeployedLAr(model_dir, backend)
+
+
+def _lar_figures(model_dir: Path, report: dict) -> dict:
+    from .lar import firmware_figures
+
+    return firmware_figures(model_dir, report)
+
+
 register_deployable(DeployableKind(
     "anomaly", "l1t-vae-anomaly", "the 57 global-trigger input words of a crossing",
     Scores(("axo", "rz", "kl"), "axo"), "anomaly", _anomaly_net, _anomaly_deploy))
 register_deployable(DeployableKind(
     "muon-pt", "l1t-muon-pt", "the track-finder words (tf*) of each L1Mu candidate",
     Replaces("L1Mu", ("pt", "charge"), "muon"), "muon_pt", _muon_net, _muon_deploy))
+register_deployable(DeployableKind(
+    "lar", "l1t-lar", "the 40 MHz ADC samples of each LAr channel (EM part of a trigger tower)",
+    Energies("calorimeter trigger EM towers"), "lar", _lar_net, _lar_deploy, _lar_figures))

@@ -179,6 +179,15 @@ def trace(fw: FirmwareModel) -> Any:
     return comb_trace(inp, outs)
 
 
+def pipeline_stages(fw: FirmwareModel, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> int:
+    """Clock cycles of ``fw`` pipelined as :class:`RTLBackend` does it (da4ml's stages for
+    ``latency_cutoff``), without writing or compiling Verilog: for a sub-network whose latency
+    matters on its own (a recurrent step's loop)."""
+    from da4ml.trace.pipeline import to_pipeline
+
+    return len(to_pipeline(trace(fw), latency_cutoff, verbose=False).solutions)
+
+
 class RTLBackend(Backend):
     """da4ml Verilog + Verilator simulation of the IR (bit-exact to the emulator).
 

@@ -226,8 +226,26 @@ def _train_muon_pt(args) -> None:
     print(train_muon_pt(args.data, args.out, cfg).text())
 
 
+def _train_lar(args) -> None:
+    from dataclasses import replace
+
+    from l1t.models.lar.model import get_net
+    from l1t.models.lar.train import LArData, train_lar
+
+    cfg = get_net(args.kind).config(seed=args.seed)
+    if args.bits:
+        cfg = replace(cfg, bits=args.bits)
+    if args.epochs:
+        cfg = replace(cfg, epochs=args.epochs)
+    data = LArData(pileup=args.pileup, channels=args.channels, crossings=args.crossings,
+                   pool_size=args.pool_size, seed=args.seed)
+    cache = Path(args.cache) if args.cache else Path(args.out) / ".cache"
+    print(train_lar(args.kind, args.out, cfg, data, cache).text())
+
+
 #: ``l1t train MODEL``: the trainer of each model, by name
-_TRAINERS = {"vae": _train_vae, "muon-lut": _train_muon_lut, "muon-pt": _train_muon_pt}
+_TRAINERS = {"vae": _train_vae, "muon-lut": _train_muon_lut, "muon-pt": _train_muon_pt,
+             "lar": _train_lar}
 
 
 def cmd_train(args) -> int:
@@ -497,24 +515,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_turn_on)
 
     s = sub.add_parser("train", help="train a deployable model (vae: the anomaly detector; "
-                       "muon-lut: the muon pT lookup table; muon-pt: the muon pT net)")
+                       "muon-lut: the muon pT lookup table; muon-pt: the muon pT net; lar: the "
+                       "LAr energy net)")
     s.add_argument("model", choices=list(_TRAINERS))
     s.add_argument("--out", required=True,
                    help="model directory (vae: encoder.h5 + model.json; muon-lut: lut.npz; "
-                   "muon-pt: model.h5 + model.json)")
+                   "muon-pt, lar: model.h5 + model.json)")
     s.add_argument("--data", default=None, help="vae: directory of productions named by sample "
                    "(default: generate a small set into OUT/data); muon-lut, muon-pt: a muon_gun "
                    "production")
     s.add_argument("--bits", type=_bits, default=None,
                    help="quantization-aware training with this weight width (default: vae "
-                   "float, muon-pt 8)")
+                   "float, muon-pt 8, lar 8)")
     s.add_argument("--sparsity", type=_fraction, default=0.0,
                    help="pruning fraction of the kernels, 0 <= s < 1")
     s.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default 30)")
+                   help="training epochs (default 30; lar: rnn 100, cnn and dense 20)")
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
     s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
+    s.add_argument("--kind", choices=["rnn", "cnn", "dense"], default="rnn",
+                   help="lar: the recurrent net (default), the 1-D CNN or the Dense net")
+    s.add_argument("--channels", type=_positive_int, default=256,
+                   help="lar: channels of the simulated streams (default 256)")
+    s.add_argument("--crossings", type=_number(int, minimum=100, maximum=1_000_000),
+                   default=3000, help="lar: crossings per channel (default 3000)")
+    s.add_argument("--pool-size", type=_positive_int, default=2000,
+                   help="lar: min-bias events the pileup spectrum is taken from (default 2000)")
+    s.add_argument("--cache", default=None,
+                   help="lar: cache of the min-bias pool (default OUT/.cache; a production's "
+                   ".cache can be shared)")
     s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--quiet", action="store_true")
     _add_no_verify(s)

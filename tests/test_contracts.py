@@ -16,6 +16,7 @@ from l1t.datasets.production import MANIFEST_CONTRACT, produce, read_manifest
 from l1t.firmware.report import CONTRACT as FIRMWARE_CONTRACT
 from l1t.firmware.report import read_report, write_report
 from l1t.models.anomaly.vae import MODEL_CONTRACT
+from l1t.models.lar.model import MODEL_CONTRACT as LAR_MODEL_CONTRACT
 from l1t.models.lar.optimal_filter import COEFFICIENTS_CONTRACT
 from l1t.models.muon.nn import MODEL_CONTRACT as MUON_MODEL_CONTRACT
 from l1t.trigger.job import RateJob, run
@@ -29,7 +30,7 @@ from l1t.validation.validate import VALIDATE_CONTRACT
 
 CONTRACTS = [MANIFEST_CONTRACT, MODEL_CONTRACT, FIRMWARE_CONTRACT, RATES_CONTRACT,
              STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT, MUON_MODEL_CONTRACT,
-             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT]
+             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT, LAR_MODEL_CONTRACT]
 
 
 def test_every_contract_has_its_own_format():

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from l1t.datasets.lar.pulse import PulseShape  # noqa: E402
 from l1t.datasets.lar.sequences import LArConfig, simulate  # noqa: E402
-from l1t.models.lar import dense  # noqa: E402
+from l1t.models.lar import dense, inputs  # noqa: E402
 
 
 def _sample(seed, n_channels=100, n_bx=1200):
@@ -27,13 +27,13 @@ def _sample(seed, n_channels=100, n_bx=1200):
 @pytest.fixture(scope="module")
 def net():
     seq, _ = _sample(1)
-    x, et, _ = dense.windows(seq)
-    return dense.train(x, et, dense.DenseConfig(epochs=4))
+    x, et, _ = inputs.windows(seq)
+    return dense.train_windows(x, et, dense.DenseConfig(epochs=4))
 
 
 def test_windows_are_the_adc_codes_on_the_input_grid():
     seq, _ = _sample(2, 3, 50)
-    x, et, where = dense.windows(seq)
+    x, et, where = inputs.windows(seq)
     assert x.shape == (3 * (50 - 9), 10)
     c, k = where[7]
     want = (seq.adc[c, k - 4:k + 6] - seq.config.pedestal) / 4096.0
@@ -48,9 +48,9 @@ def test_the_net_beats_the_optimal_filter_under_pileup_and_is_bit_exact(net):
     from l1t.models.lar.reconstruct import autocorrelation, of_energies
 
     seq, signal = _sample(3)
-    x, et, where = dense.windows(seq)
+    x, et, where = inputs.windows(seq)
     y = np.asarray(net.predict(x, batch_size=8192, verbose=0), np.float64)
-    nn_et = dense.et_of(y)
+    nn_et = inputs.et_of(y)
     r = autocorrelation(seq, 5)
     of = optimal_filter(PulseShape.analytic(), r / r[0, 0], seq.config.phase_ns)
     of_et = of_energies(seq, of)[where[:, 0], where[:, 1]]
@@ -59,7 +59,7 @@ def test_the_net_beats_the_optimal_filter_under_pileup_and_is_bit_exact(net):
     assert abs(nn_err.mean()) < 0.5 * abs(of_err.mean())        # the OF misses the mean pileup
     assert nn_err.std() < of_err.std()
 
-    fw = ir.from_keras(net, dense.INPUT_TYPE)
+    fw = ir.from_keras(net, inputs.INPUT_TYPE)
     emu = get_backend("emulator")
     emu.compile(fw)
     out = emu.predict(x[:20000].astype(np.float64))[0]

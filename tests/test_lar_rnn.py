@@ -1,5 +1,5 @@
-"""The recurrent LAr net unrolled into tied Dense layers: the same function as the cell (up to
-quantization), and Keras = emulator = hls4ml C-sim = RTL bit for bit."""
+"""The recurrent LAr net: trained on stretches of the stream, deployed as its step, stepped over
+the stream by every backend bit for bit; its loop closes within one crossing."""
 from __future__ import annotations
 
 import os
@@ -9,65 +9,103 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from l1t.models.lar import dense, rnn  # noqa: E402
+from l1t.models.lar import inputs, rnn  # noqa: E402
+from l1t.models.lar.model import keras_predict  # noqa: E402
 from test_lar_dense import _sample  # noqa: E402
+
+CFG = rnn.RNNConfig(epochs=6, seq_len=48, burn_in=20)
 
 
 @pytest.fixture(scope="module")
 def trained():
     seq, _ = _sample(1, 60, 1000)
-    x, et, _ = dense.windows(seq)
-    cell = rnn.train_cell(x, et, rnn.RNNConfig(epochs=3))
-    return cell, rnn.unrolled(cell)
+    net = rnn.train(inputs.sample_values(seq), seq.truth_et, CFG)
+    return net, rnn.step_net(net, CFG.bits)
 
 
-def test_the_unrolled_chain_is_the_cell_up_to_quantization(trained):
-    cell, chain = trained
-    seq, _ = _sample(5, 20, 400)
-    x, et, _ = dense.windows(seq)
-    float_et = dense.et_of(cell.predict(x[:, :, None], verbose=0))
-    chain_et = dense.et_of(chain.predict(x, verbose=0))
-    # the tied weights: every step layer holds the same cell block
-    u = chain.get_layer("step2").get_weights()[0][:8, :8]
-    for t in range(3, rnn.T + 1):
-        np.testing.assert_array_equal(chain.get_layer(f"step{t}").get_weights()[0][:8, :8], u)
-    diff = chain_et - float_et
-    assert np.abs(diff).mean() < 1.0                     # GeV, 8-bit weights (post-training)
-    assert np.corrcoef(chain_et, float_et)[0, 1] > 0.99
-    # with 16-bit weights only the activations' 12 fractional bits separate chain and cell
-    fine = dense.et_of(rnn.unrolled(cell, 16).predict(x, verbose=0))
-    assert np.abs(fine - float_et).mean() < 0.02
+def test_training_stretches_read_each_crossing_delay_steps_later():
+    values = np.arange(2 * 200, dtype=np.float32).reshape(2, 200) / 4096
+    et = np.arange(2 * 200, dtype=np.float64).reshape(2, 200)
+    x, y, w = rnn.stretches(values, et, CFG)
+    stride = CFG.seq_len - CFG.burn_in
+    assert x.shape == (2 * len(range(0, 200 - CFG.seq_len + 1, stride)), CFG.seq_len, 1)
+    # step t of the first stretch reads sample t and learns the ET of crossing t - DELAY
+    np.testing.assert_array_equal(x[0, :, 0], values[0, :CFG.seq_len])
+    np.testing.assert_allclose(y[0, rnn.DELAY:, 0] * inputs.ET_SCALE_GEV,
+                               et[0, :CFG.seq_len - rnn.DELAY], rtol=1e-6)
+    assert np.all(w[:, :CFG.burn_in] == 0) and np.all(w[:, CFG.burn_in:] == 1)
 
 
-def test_the_chain_is_bit_exact_through_every_backend(trained, tmp_path):
+def test_the_step_stepped_over_the_stream_is_the_trained_recurrence(trained):
+    net, step = trained
+    seq, _ = _sample(5, 20, 300)
+    values = inputs.sample_values(seq)
+    stepped, _ = rnn.run(keras_predict(step), values, rnn.hidden_of(step))
+    whole = inputs.et_of(net.predict(values[:, :, None], verbose=0)).reshape(values.shape)
+    want = np.zeros(values.shape)
+    want[:, :-rnn.DELAY] = whole[:, rnn.DELAY:]
+    lsb = inputs.ET_SCALE_GEV * 2.0 ** -(inputs.OUTPUT_BITS - 1)
+    # the same quantized arithmetic (float32 sums in another order: a rare 1-LSB difference)
+    assert np.abs(stepped - want).max() <= 2 * lsb
+    assert np.mean(stepped == want) > 0.99
+    # the tied weights: the step holds the cell's [U; W] and b quantized
+    u = step.get_layer("cell").get_weights()[0]
+    assert u.shape == (CFG.hidden + 1, CFG.hidden)
+    assert np.all(np.abs(u * 64 - np.round(u * 64)) == 0)      # 8-bit weights, 6 fractional
+
+
+def test_the_recurrence_is_bit_exact_through_every_backend(trained, tmp_path):
     from l1t.firmware import ir
     from l1t.firmware.backend import get_backend
-    from l1t.firmware.compare import compare
+    from l1t.firmware.rtl import pipeline_stages
 
-    _, chain = trained
-    seq, _ = _sample(6, 20, 400)
-    x, _, _ = dense.windows(seq)
-    x = x[:3000].astype(np.float64)
-    keras = [np.asarray(chain.predict(x, verbose=0), np.float64)]
-    fw = ir.from_keras(chain, dense.INPUT_TYPE)
+    _, step = trained
+    seq, _ = _sample(6, 40, 250)
+    values = inputs.sample_values(seq)
+    hidden = rnn.hidden_of(step)
+    want, h_want = rnn.run(keras_predict(step), values, hidden)
+    fw = ir.from_keras(step, rnn.STEP_INPUT_TYPE)
     for name in ("emulator", "hls4ml", "rtl"):
         b = get_backend(name)
         b.compile(fw, str(tmp_path / name))
-        c = compare(keras, b.predict(x), fw.output_types, fw.outputs)
-        assert c["overall"]["mismatched_events"] == 0, name
+        got, h_got = rnn.run(b.predict, values, hidden)
+        assert np.array_equal(got, want) and np.array_equal(h_got, h_want), name
         if name == "rtl":
             rep = b.report()
-            assert rep["initiation_interval"] == 1 and rep["latency_ns"] > 0
+            assert rep["initiation_interval"] == 1 and rep["latency_ns"] <= 125.0
+    # the loop (state in -> state out) closes within one crossing: 5 clocks at 200 MHz
+    from tensorflow import keras
+
+    loop = keras.Model(step.input, step.get_layer("state").output)
+    assert pipeline_stages(ir.from_keras(loop, rnn.STEP_INPUT_TYPE)) <= 5
+
+
+@pytest.mark.slow
+def test_a_million_steps_emulator_equals_rtl(trained, tmp_path):
+    from l1t.firmware import ir
+    from l1t.firmware.backend import get_backend
+
+    _, step = trained
+    seq, _ = _sample(7, 1000, 1000)
+    values = inputs.sample_values(seq)
+    fw = ir.from_keras(step, rnn.STEP_INPUT_TYPE)
+    outs = []
+    for name in ("emulator", "rtl"):
+        b = get_backend(name)
+        b.compile(fw, str(tmp_path / name))
+        outs.append(rnn.run(b.predict, values, rnn.hidden_of(step)))
+    assert np.array_equal(outs[0][0], outs[1][0]) and np.array_equal(outs[0][1], outs[1][1])
 
 
 def test_the_rtl_refuses_accumulators_da4ml_gets_wrong(trained):
-    """12-bit weights make 34-bit accumulators: refused by name, not simulated wrongly."""
+    """12-bit weights make 33-bit accumulators: refused by name, not simulated wrongly."""
     from l1t.core.errors import L1TInputError
     from l1t.firmware import ir
     from l1t.firmware.rtl import trace
 
-    cell, _ = trained
-    fw = ir.from_keras(rnn.unrolled(cell, 12), dense.INPUT_TYPE)
+    net, _ = trained
     with pytest.raises(L1TInputError, match="wider than 30 bits") as err:
-        trace(fw)
+        trace(ir.from_keras(rnn.step_net(net, 12), rnn.STEP_INPUT_TYPE))
     assert err.value.field == "accum_t"
+    with pytest.raises(L1TInputError, match="weight bits"):
+        rnn.RNNConfig(bits=12).check()

@@ -117,6 +117,10 @@ def firmware_check(model_path: str | Path, input_precision: str | None, events: 
     except L1TInputError as err:
         summary["firmware_report"], summary["firmware_report_missing"] = None, err.problem
     else:
+        kind = kind_of(model_path) if Path(model_path).is_dir() else None
+        if kind is not None and kind.figures is not None:
+            report.update(kind.figures(Path(model_path), report))
+            summary["notes"] = report.get("notes", [])
         summary["firmware_report"] = str(write_report(report, out / "firmware.json"))
     summary = CHECK_CONTRACT.tag(summary)
     CHECK_CONTRACT.write(out / "check.json", summary)
@@ -143,4 +147,5 @@ def check_table_text(summary: dict) -> str:
         if isinstance(lat, (int, float)):     # only backends that know it (RTL, synthesised HLS)
             lines.append(f"{name}: latency {lat} clocks at {rep.get('clock_ns')} ns, "
                          f"II {rep.get('initiation_interval')}")
+    lines.extend(summary.get("notes", []))
     return "\n".join(lines)

@@ -83,6 +83,38 @@ def em_spectrum(deposits: Ragged, ieta: int) -> np.ndarray:
     return out
 
 
+#: the LHC's nominal bunch train: 72 filled slots (one SPS batch) and 8 empty ones for the
+#: injection kicker (LHC Design Report, CERN-2004-003-V-1, ch. 2)
+TRAIN_FILLED, TRAIN_GAP = 72, 8
+
+
+def trains(n_bx: int, filled: int = TRAIN_FILLED, gap: int = TRAIN_GAP) -> np.ndarray:
+    """A filling pattern of ``n_bx`` slots: trains of ``filled`` bunches and ``gap`` empty
+    slots, starting with a gap (so the first train starts with no earlier pulses)."""
+    period = np.r_[np.zeros(gap, bool), np.ones(filled, bool)]
+    return np.resize(period, n_bx)
+
+
+def simulate_rows(filled: np.ndarray, rows: np.ndarray, spectra: dict[int, np.ndarray],
+                  mu: float, pulse: PulseShape, rng: np.random.Generator,
+                  cfg: LArConfig = LArConfig(), signal: np.ndarray | None = None) -> LArSequences:
+    """:func:`simulate` for channels in several η rows: channel c draws its pileup from
+    ``spectra[rows[c]]``. One :func:`simulate` call per row (not per channel)."""
+    rows = np.asarray(rows, np.int64)
+    missing = sorted(set(rows.tolist()) - set(spectra))
+    if missing:
+        raise L1TInputError("lar", f"no pileup spectrum for eta rows {missing}", "spectra")
+    n_bx = len(filled)
+    adc = np.empty((len(rows), n_bx), np.int32)
+    truth = np.empty((len(rows), n_bx))
+    for r in np.unique(rows):
+        sel = np.flatnonzero(rows == r)
+        part = simulate(filled, len(sel), spectra[int(r)], mu, pulse, rng, cfg,
+                        None if signal is None else np.asarray(signal)[sel])
+        adc[sel], truth[sel] = part.adc, part.truth_et
+    return LArSequences(adc, truth, np.asarray(filled, bool), cfg)
+
+
 def _kernel(pulse: PulseShape, phase_ns: float) -> tuple[np.ndarray, np.ndarray]:
     """g and g' at the samples j = k … k + PULSE_SAMPLES − 1 after a deposit at crossing k."""
     t = phase_ns - SAMPLE_NS + SAMPLE_NS * np.arange(PULSE_SAMPLES)
