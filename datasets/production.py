@@ -12,7 +12,9 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -73,6 +75,9 @@ class ChunkSpec:
     pool_size: int
     fmt: str
     cfg: DetectorConfig = DEFAULT
+    #: a LAr reconstruction of the EM towers (:class:`l1t.datasets.lar.towers.Reconstruction`);
+    #: None: the ideal measurement
+    lar: Any = None
 
 
 def simulate_chunk(spec: ChunkSpec) -> ak.Array:
@@ -93,7 +98,15 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     members, counts = compose(spec.n_events, spec.mu, pool_size, rng, zero_bias=sample.zero_bias)
     # event weights: the generator's, times the muon enrichment's where the sample boosts decays
     weight = np.array(ak.to_numpy(hard.weight), np.float64)
-    l1 = detector.simulate(digi, members, counts, rng, spec.cfg, weight)
+    em_reco = None
+    if spec.lar is not None:
+        from .lar.towers import EMPTY_SPECTRA, reconstructed_em, spectra_of
+
+        spectra = spectra_of(pool.deposits) if spec.pool is not None else EMPTY_SPECTRA
+        lar_rng = np.random.default_rng(np.random.SeedSequence([spec.seed, spec.index, 2]))
+        em_reco = partial(reconstructed_em, mu=spec.mu, spectra=spectra,
+                          reconstruct=spec.lar, rng=lar_rng)
+    l1 = detector.simulate(digi, members, counts, rng, spec.cfg, weight, em_reco)
     pthat_max = np.zeros(len(counts))
     np.maximum.at(pthat_max, np.repeat(np.arange(len(counts)), counts), pthats[members])
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
@@ -134,8 +147,13 @@ def chunk_entry(path: Path, index: int, n: int, sigma_mb: float) -> dict:
 def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0, seed: int = 1,
             chunk_size: int = 500, pool_size: int = 2000, fmt: str = "parquet",
             workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-            cfg: DetectorConfig = DEFAULT, cache_dir: str | Path | None = None) -> dict:
+            cfg: DetectorConfig = DEFAULT, cache_dir: str | Path | None = None,
+            lar=None) -> dict:
     """Produce ``n_events`` crossings of ``sample`` at mean pileup ``pileup`` into ``out_dir``.
+
+    ``lar``: the EM towers from this LAr reconstruction of their samples
+    (:mod:`l1t.datasets.lar.towers`; its ``describe()`` goes into the manifest) instead of the
+    ideal measurement.
 
     Returns the manifest (also written to ``out_dir/manifest.json``). A rerun with the same
     arguments resumes: complete chunks are kept; different arguments are refused.
@@ -151,6 +169,8 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     params = {"sample": sample, "events": n_events, "pileup": pileup, "seed": seed,
               "chunk_size": chunk_size, "pool_size": pool_size if pileup > 0 else 0,
               "format": fmt, "detector": cfg.to_dict()}
+    if lar is not None:   # (absent otherwise: productions made before keep their parameters)
+        params["lar"] = lar.describe()
     previous = _read_manifest(out)
     if previous and previous["parameters"] != params:
         diff = sorted(k for k in params if previous["parameters"].get(k) != params[k])
@@ -169,7 +189,7 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
         first = i * chunk_size
         specs.append(ChunkSpec(sample, i, first, min(chunk_size, n_events - first), seed,
                                float(pileup), str(out / f"chunk-{i:05d}{suffix}"), str(mpi), pool,
-                               params["pool_size"], fmt, cfg))
+                               params["pool_size"], fmt, cfg, lar))
     done = {e["index"]: e for e in (previous or {}).get("chunks", [])}
     todo = []
     for s in specs:

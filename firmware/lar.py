@@ -145,3 +145,71 @@ def budget_text(b: dict) -> str:
             f"{b['device_share']:.0%} of a {b['device']} (ATLAS: {b['atlas_channels']} per FPGA)"
             + ("" if b["fits"] else "  ** does not fit **"))
 
+
+
+# --------------------------------------------------------------------------- EM towers
+
+@dataclass(frozen=True)
+class NetTowers:
+    """The EM towers' ET from a LAr net in firmware (the bit-exact emulator): picklable (the
+    model directory travels to worker processes; each loads and converts it once)."""
+
+    model_dir: str
+
+    def __call__(self, seq) -> np.ndarray:
+        from l1t.models.lar.inputs import sample_values
+
+        from .deployable import deployed
+
+        return deployed(self.model_dir).energies(sample_values(seq))
+
+    def describe(self) -> dict:
+        from l1t.datasets.integrity import sha256_of
+
+        d = Path(self.model_dir)
+        return {"reconstruction": "nn", "model": str(d),
+                "sha256": sha256_of(d / "model.h5"), "firmware": "emulator (bit-exact)"}
+
+
+@dataclass(frozen=True)
+class OptimalFilterTowers:
+    """The EM towers' ET from the optimal filter of a ``coefficients.json`` (``l1t lar
+    optimal-filter``, or a LAr model directory's ``optimal_filter.json``)."""
+
+    coefficients: str
+
+    def __call__(self, seq) -> np.ndarray:
+        from l1t.models.lar.optimal_filter import OptimalFilter
+        from l1t.models.lar.reconstruct import of_energies
+
+        return of_energies(seq, OptimalFilter.load(self.coefficients))
+
+    def describe(self) -> dict:
+        from l1t.datasets.integrity import sha256_of
+
+        return {"reconstruction": "of", "coefficients": self.coefficients,
+                "sha256": sha256_of(Path(self.coefficients))}
+
+
+def tower_reconstruction(kind: str, source: str | Path):
+    """The EM tower reconstruction ``kind`` (``of``: the optimal filter of ``source``, a
+    coefficients file or a LAr model directory; ``nn``: the LAr net of model directory
+    ``source``), checked before any production starts."""
+    from l1t.core.errors import L1TInputError
+    from l1t.models.lar.optimal_filter import OptimalFilter
+
+    from .deployable import kind_of
+
+    src = Path(source)
+    if kind == "of":
+        path = src / "optimal_filter.json" if src.is_dir() else src
+        OptimalFilter.load(path)                                  # refuses a bad file now
+        return OptimalFilterTowers(str(path.resolve()))
+    if kind == "nn":
+        if kind_of(src).name != "lar":
+            raise L1TInputError(src, "not a LAr net (l1t train lar)", "model")
+        from l1t.models.lar.model import LArModel
+
+        LArModel.load(src)
+        return NetTowers(str(src.resolve()))
+    raise L1TInputError("--lar", f"unknown EM reconstruction {kind!r} (ideal, of, nn)", "lar")

@@ -70,11 +70,23 @@ def cmd_samples(args) -> int:
 def cmd_generate(args) -> int:
     from l1t.datasets.production import produce
 
+    lar = None
+    if args.lar != "ideal":
+        from l1t.firmware.lar import tower_reconstruction
+
+        if not args.lar_model:
+            raise L1TInputError("--lar-model", f"--lar {args.lar} reconstructs the EM towers "
+                                "with a LAr model directory (l1t train lar) or, for of, a "
+                                "coefficients.json: give --lar-model", "lar_model")
+        lar = tower_reconstruction(args.lar, args.lar_model)
     m = produce(args.sample, args.events, args.out, pileup=args.pileup, seed=args.seed,
                 chunk_size=args.chunk_size, pool_size=args.pool_size, fmt=args.format,
-                workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+                workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
+                lar=lar)
     print(f"{args.sample}: {m['events_done']} crossings at pileup {args.pileup:g} in "
-          f"{len(m['chunks'])} chunk(s) -> {Path(args.out) / 'manifest.json'}")
+          f"{len(m['chunks'])} chunk(s)" + (f", EM towers from the LAr {args.lar}"
+                                            if lar else "")
+          + f" -> {Path(args.out) / 'manifest.json'}")
     print(f"cross section {m['sigma_mb']:.4g} mb (Pythia estimate)" if m["sigma_mb"] else
           "no cross section (a particle gun)")
     return 0
@@ -333,6 +345,17 @@ def cmd_lar_optimal_filter(args) -> int:
     return 0
 
 
+def cmd_lar_performance(args) -> int:
+    from l1t.validation.lar_performance import lar_performance, table_text
+
+    perf = lar_performance(args.model, args.out, args.pileup, tuple(args.pileup_scan),
+                           args.channels, args.pool_size, args.seed, args.cache)
+    print(table_text(perf))
+    print(f"-> {Path(args.out) / 'performance.json'}, resolution.png, pileup.png, train.png, "
+          "after_deposit.png")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from l1t.validation.validate import validate, validate_table_text
 
@@ -453,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pool-size", type=_positive_int, default=2000,
                    help="min-bias events in the pileup pool (drawn with replacement)")
     s.add_argument("--format", choices=["parquet", "root"], default="parquet")
+    s.add_argument("--lar", choices=["ideal", "of", "nn"], default="ideal",
+                   help="EM tower ET: the ideal measurement (default), or reconstructed from "
+                   "each tower's 40 MHz samples with out-of-time pileup by the optimal filter "
+                   "(of) or a LAr net in firmware (nn)")
+    s.add_argument("--lar-model", default=None, help="with --lar: a LAr model directory "
+                   "(l1t train lar; of uses its optimal_filter.json) or a coefficients.json")
     _add_workers(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_generate)
@@ -615,6 +644,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "before the pulse's peak)")
     c.add_argument("--out", required=True, help="output directory (coefficients.json)")
     c.set_defaults(func=cmd_lar_optimal_filter)
+
+    s = sub.add_parser("lar-performance", help="LAr nets vs the optimal filter: resolution and "
+                       "bias vs ET, pileup, train position and after a large deposit")
+    s.add_argument("--model", nargs="+", required=True, help="LAr model directories "
+                   "(l1t train lar)")
+    s.add_argument("--pileup", type=_pileup, default=200.0, help="main <mu> (default 200)")
+    s.add_argument("--pileup-scan", type=_pileup, nargs="+", default=[140.0, 200.0, 250.0],
+                   help="<mu> points of the pileup scan (default 140 200 250)")
+    s.add_argument("--channels", type=_positive_int, default=128,
+                   help="channels, one orbit each (default 128)")
+    s.add_argument("--pool-size", type=_positive_int, default=2000,
+                   help="min-bias events of the pileup spectrum (default 2000)")
+    s.add_argument("--cache", default=None, help="cache of the min-bias pool (default "
+                   "OUT/.cache)")
+    s.add_argument("--seed", type=_seed, default=11)
+    s.add_argument("--out", required=True, help="output directory (performance.json, PNGs)")
+    s.set_defaults(func=cmd_lar_performance)
 
     s = sub.add_parser("validate", help="firmware vs software of every model a menu cuts on: "
                        "checks, decision flips and their rate impact")

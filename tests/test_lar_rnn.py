@@ -29,10 +29,10 @@ def test_training_stretches_read_each_crossing_delay_steps_later():
     x, y, w = rnn.stretches(values, et, CFG)
     stride = CFG.seq_len - CFG.burn_in
     assert x.shape == (2 * len(range(0, 200 - CFG.seq_len + 1, stride)), CFG.seq_len, 1)
-    # step t of the first stretch reads sample t and learns the ET of crossing t - DELAY
+    # step t of the first stretch reads sample t and learns the ET of crossing t - delay
     np.testing.assert_array_equal(x[0, :, 0], values[0, :CFG.seq_len])
-    np.testing.assert_allclose(y[0, rnn.DELAY:, 0] * inputs.ET_SCALE_GEV,
-                               et[0, :CFG.seq_len - rnn.DELAY], rtol=1e-6)
+    np.testing.assert_allclose(y[0, CFG.delay:, 0] * inputs.ET_SCALE_GEV,
+                               et[0, :CFG.seq_len - CFG.delay], rtol=1e-6)
     assert np.all(w[:, :CFG.burn_in] == 0) and np.all(w[:, CFG.burn_in:] == 1)
 
 
@@ -40,10 +40,10 @@ def test_the_step_stepped_over_the_stream_is_the_trained_recurrence(trained):
     net, step = trained
     seq, _ = _sample(5, 20, 300)
     values = inputs.sample_values(seq)
-    stepped, _ = rnn.run(keras_predict(step), values, rnn.hidden_of(step))
+    stepped, _ = rnn.run(keras_predict(step), values, rnn.hidden_of(step), CFG.delay)
     whole = inputs.et_of(net.predict(values[:, :, None], verbose=0)).reshape(values.shape)
     want = np.zeros(values.shape)
-    want[:, :-rnn.DELAY] = whole[:, rnn.DELAY:]
+    want[:, :-CFG.delay] = whole[:, CFG.delay:]
     lsb = inputs.ET_SCALE_GEV * 2.0 ** -(inputs.OUTPUT_BITS - 1)
     # the same quantized arithmetic (float32 sums in another order: a rare 1-LSB difference)
     assert np.abs(stepped - want).max() <= 2 * lsb

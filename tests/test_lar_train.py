@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +93,107 @@ def test_foreign_or_damaged_lar_models_are_refused(trained, tmp_path):
         assert err.value.field == field and "model.json" in str(err.value)
     with pytest.raises(L1TInputError, match="not an l1t LAr model"):
         LArModel.load(tmp_path)
+
+
+def test_the_lar_stage_takes_the_firmware_report(trained, tmp_path):
+    from l1t.firmware.deployable import get_deployable
+    from l1t.trigger.stream.pipeline import check, load_pipeline, with_firmware
+    from l1t.validation.firmware_check import firmware_check
+
+    out, _ = trained
+    s = firmware_check(out, None, 500, ["emulator", "rtl"], tmp_path / "fw")
+    preset = load_pipeline("phase2")
+    stage = get_deployable("lar").stage
+    p = with_firmware(preset, stage, s["firmware_report"])
+    lar = next(x for x in p.stages if x.name == stage)
+    report = json.loads(Path(s["firmware_report"]).read_text())
+    assert lar.latency_cycles == report["latency_cycles"] and lar.firmware
+    before = {q.name: q.fixed_ns for q in check(preset).paths}["calo"]
+    after = {q.name: q.fixed_ns for q in check(p).paths}["calo"]
+    assert after - before == pytest.approx(report["latency_ns"] - 125.0, abs=1e-9)
+
+
+def test_lar_performance_compares_the_net_with_the_optimal_filter(trained, tmp_path):
+    from l1t.validation.lar_performance import OF, lar_performance, read_performance, \
+        table_text, train_position
+
+    out, _ = trained
+    perf = lar_performance([out], tmp_path / "perf", 200.0, (140.0, 250.0), channels=12,
+                           pool_size=200, cache_dir=out / ".cache")
+    data = read_performance(tmp_path / "perf" / "performance.json")
+    assert data["models"] == {"rnn": "rnn"} and data["format"] == "l1t-lar-performance"
+    for name in ("resolution", "pileup", "train", "after_deposit"):
+        assert (tmp_path / "perf" / f"{name}.png").stat().st_size > 5000
+    assert [r.lo for r in perf.pileup_scan] == [140.0, 250.0]
+    assert all(r.crossings >= 10 for r in perf.et + perf.train + perf.after_deposit)
+    # the OF is unbiased on isolated deposits only: after a 50 GeV deposit its undershoot pulls
+    # the crossings without signal down for ~18 crossings (450 ns of drift), then it recovers
+    lag = {int(r.lo): r.bias[OF] for r in perf.after_lag}
+    assert np.mean([lag[k] for k in range(3, 12)]) < -1.0
+    assert np.mean([lag[k] for k in range(3, 12)]) < np.mean([lag[k] for k in range(25, 40)])
+    assert "per position in the bunch train" in table_text(perf)
+    # bunch positions: 0 for the first of a train, counting filled slots, -1 for empty ones
+    np.testing.assert_array_equal(train_position(np.array([0, 1, 1, 1, 0, 1], bool)),
+                                  [-1, 0, 1, 2, -1, 0])
+
+
+def test_tower_streams_put_the_crossing_in_time_and_draw_only_out_of_time_pileup():
+    from l1t.datasets.detector.geometry import FORWARD_ROWS
+    from l1t.datasets.lar.pulse import PulseShape
+    from l1t.datasets.lar.sequences import LArConfig
+    from l1t.datasets.lar.towers import HISTORY, reconstructed_em
+    from l1t.models.lar.optimal_filter import optimal_filter
+    from l1t.models.lar.reconstruct import of_energies
+
+    rng = np.random.default_rng(3)
+    em = np.where(rng.random((3, 93, 72)) < 0.05, rng.uniform(1, 50, (3, 93, 72)), 0.0)
+    spectra = {r: np.r_[np.zeros(90), np.full(10, 2.0)] for r in np.flatnonzero(~FORWARD_ROWS)}
+    seen = []
+
+    def truth(seq):                       # the ideal reconstruction: the deposits themselves
+        seen.append(seq)
+        return seq.truth_et
+
+    got = reconstructed_em(em, mu=200.0, spectra=spectra, reconstruct=truth, rng=rng)
+    np.testing.assert_array_equal(got, em)            # no second in-time pileup
+    seq = seen[0]
+    assert seq.truth_et[:, :HISTORY].mean() == pytest.approx(200 * 0.1 * 2.0, rel=0.05)
+    # with a quiet channel and no pileup, the optimal filter gives the deposits back
+    quiet = LArConfig(noise_mev=0.0, jitter_ns=0.0)
+    of = optimal_filter(PulseShape.analytic(), np.eye(5), quiet.phase_ns)
+    got = reconstructed_em(em, mu=0.0, spectra=spectra, rng=rng, cfg=quiet,
+                           reconstruct=lambda s: of_energies(s, of))
+    central = ~FORWARD_ROWS
+    assert np.abs(got[:, central] - em[:, central]).max() < 0.05     # 25 MeV ADC steps
+
+
+def test_a_production_with_its_em_towers_from_the_net(trained, tmp_path):
+    out, _ = trained
+    args = ["generate", "minbias", "--events", "30", "--pileup", "50", "--pool-size", "200",
+            "--chunk-size", "15", "--seed", "4", "--quiet"]
+    runs = {}
+    for lar in ("ideal", "nn"):
+        d = tmp_path / lar
+        extra = [] if lar == "ideal" else ["--lar", lar, "--lar-model", str(out)]
+        r = subprocess.run(L1T + args + extra + ["--out", str(d)], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        runs[lar] = json.loads((d / "manifest.json").read_text())
+    lar = runs["nn"]["parameters"]["lar"]
+    assert lar["reconstruction"] == "nn" and len(lar["sha256"]) == 64
+    assert "lar" not in runs["ideal"]["parameters"]
+    # a rerun with another reconstruction is refused, nothing rewritten
+    r = subprocess.run(L1T + args + ["--lar", "of", "--lar-model", str(out), "--out",
+                                     str(tmp_path / "nn")], capture_output=True, text=True)
+    assert r.returncode == 2 and "other parameters (lar)" in r.stderr
+    from l1t.datasets.inputs import read_inputs
+
+    ideal, nn = read_inputs([tmp_path / "ideal"]), read_inputs([tmp_path / "nn"])
+    import awkward as ak
+
+    # the same crossings (muons untouched), other EM towers: other e/gamma candidates
+    assert ak.all(ideal.L1Mu.pt == nn.L1Mu.pt)
+    assert not ak.all(ak.num(ideal.L1EG) == ak.num(nn.L1EG))
+    r = subprocess.run(L1T + ["generate", "minbias", "--events", "5", "--lar", "nn", "--out",
+                              str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--lar-model" in r.stderr and not (tmp_path / "x").exists()

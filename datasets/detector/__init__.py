@@ -24,24 +24,26 @@ __all__ = ["DetectorConfig", "DEFAULT", "Digitized", "digitize", "simulate", "to
 
 
 def towers(digi: Digitized, members: np.ndarray, counts: np.ndarray, rng: np.random.Generator,
-           cfg: DetectorConfig = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+           cfg: DetectorConfig = DEFAULT, em_reco=None) -> tuple[np.ndarray, np.ndarray]:
     """Tower ET words ``(em, had)``, each ``(n_cross, 93, 72)`` int32 in ``cfg.tower_lsb`` units,
-    of crossings made of interactions ``members`` (indices into ``digi``), ``counts`` per crossing.
-    """
+    of crossings made of interactions ``members`` (indices into ``digi``), ``counts`` per crossing;
+    ``em_reco``: the EM towers from a LAr reconstruction (:func:`.calo.tower_words`)."""
     dep, cross = digi.deposits.gather(members, counts)
-    return calo.tower_words(cross, dep["tower"], dep["em"], dep["had"], len(counts), rng, cfg)
+    return calo.tower_words(cross, dep["tower"], dep["em"], dep["had"], len(counts), rng, cfg,
+                            em_reco)
 
 
 def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
              rng: np.random.Generator, cfg: DetectorConfig = DEFAULT,
-             weights: np.ndarray | None = None) -> dict[str, ak.Array]:
+             weights: np.ndarray | None = None, em_reco=None) -> dict[str, ak.Array]:
     """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}``, each a
     ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`l1t.datasets.schema`).
     ``weights`` (per crossing, float64): multiplied in place by the muon enrichment's
     importance weights when ``cfg.mu_decay_boost`` is on (:mod:`l1t.datasets.detector.muons`).
+    ``em_reco``: EM tower ET from a LAr reconstruction (``(N, 93, 72)`` GeV in and out).
     """
     n = len(counts)
-    em_hw, had_hw = towers(digi, members, counts, rng, cfg)
+    em_hw, had_hw = towers(digi, members, counts, rng, cfg, em_reco)
     total = em_hw + had_hw
     rho = calo.pileup_density(total, cfg.tower_lsb)
     trk, tc = digi.tracks.gather(members, counts)     # for e/γ isolation and punch-through

@@ -5,6 +5,8 @@ Output: integer tower ET words ``(N, N_ETA, N_PHI)`` for EM and hadronic parts i
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .config import DetectorConfig
@@ -12,8 +14,14 @@ from .geometry import ETA_CENTERS, FORWARD_ROWS, N_ETA, N_PHI, N_TOWERS
 
 
 def tower_words(crossing: np.ndarray, tower: np.ndarray, em: np.ndarray, had: np.ndarray,
-                n_cross: int, rng: np.random.Generator, cfg: DetectorConfig):
-    """Sum deposits (GeV) per tower of each crossing and measure them; returns (em_hw, had_hw)."""
+                n_cross: int, rng: np.random.Generator, cfg: DetectorConfig,
+                em_reco: Callable[[np.ndarray], np.ndarray] | None = None):
+    """Sum deposits (GeV) per tower of each crossing and measure them; returns (em_hw, had_hw).
+
+    ``em_reco``: the EM towers' ET from a LAr reconstruction of their samples
+    (:func:`l1t.datasets.lar.towers.reconstructed_em`, given the in-time deposits after the
+    shower's sampling fluctuations, ``(N, 93, 72)`` GeV) instead of the ideal measurement's
+    noise term."""
     key = crossing.astype(np.int64) * N_TOWERS + tower
     shape = (n_cross, N_ETA, N_PHI)
     em_true = np.bincount(key, weights=em, minlength=n_cross * N_TOWERS).reshape(shape)
@@ -22,7 +30,10 @@ def tower_words(crossing: np.ndarray, tower: np.ndarray, em: np.ndarray, had: np
     had_true = np.where(fwd, had_true + em_true, had_true)
     em_true = np.where(fwd, 0.0, em_true)
     cosh = np.cosh(ETA_CENTERS)[None, :, None]
-    em_meas = _measure(em_true, cosh, cfg.em_stochastic, cfg.em_constant, cfg.em_noise, rng)
+    em_meas = _measure(em_true, cosh, cfg.em_stochastic, cfg.em_constant,
+                       cfg.em_noise if em_reco is None else 0.0, rng)
+    if em_reco is not None:
+        em_meas = np.where(fwd, em_meas, em_reco(em_meas))
     had_meas = _measure(had_true, cosh,
                         np.where(fwd, cfg.fwd_stochastic, cfg.had_stochastic),
                         np.where(fwd, cfg.fwd_constant, cfg.had_constant),

@@ -33,17 +33,18 @@ Predict = Callable[[np.ndarray], list]
 @dataclass(frozen=True)
 class LArNet:
     """One kind of LAr net: its config class, trainer (streams → deployable Keras net), the
-    firmware input type, and ``energies(predict, values, net) -> (channels, crossings)`` GeV."""
+    firmware input type, and ``energies(predict, values, net, config) -> (channels, crossings)``
+    GeV."""
 
     name: str
     config: type
     train: Callable[[np.ndarray, np.ndarray, Any], Any]
     input_type: str
-    energies: Callable[[Predict, np.ndarray, Any], np.ndarray]
+    energies: Callable[[Predict, np.ndarray, Any, Any], np.ndarray]
     reads: str
 
 
-def _window_energies(predict: Predict, values: np.ndarray, net) -> np.ndarray:
+def _window_energies(predict: Predict, values: np.ndarray, net, cfg) -> np.ndarray:
     return window_energies(values, lambda x: predict(x)[0])
 
 
@@ -51,8 +52,8 @@ def _rnn_train(values, et, cfg: rnn.RNNConfig):
     return rnn.step_net(rnn.train(values, et, cfg), cfg.bits)
 
 
-def _rnn_energies(predict: Predict, values: np.ndarray, net) -> np.ndarray:
-    return rnn.run(lambda x: predict(x), values, rnn.hidden_of(net))[0]
+def _rnn_energies(predict: Predict, values: np.ndarray, net, cfg: rnn.RNNConfig) -> np.ndarray:
+    return rnn.run(predict, values, rnn.hidden_of(net), cfg.delay)[0]
 
 
 NETS: dict[str, LArNet] = {
@@ -61,7 +62,7 @@ NETS: dict[str, LArNet] = {
     "cnn": LArNet("cnn", cnn.CNNConfig, cnn.train, INPUT_TYPE, _window_energies,
                   f"samples k-{BEFORE} ... k+{AFTER}"),
     "rnn": LArNet("rnn", rnn.RNNConfig, _rnn_train, rnn.STEP_INPUT_TYPE, _rnn_energies,
-                  f"the stream; the ET of crossing k at step k+{rnn.DELAY}"),
+                  "the stream, one sample per step; the ET of crossing k at step k + delay"),
 }
 
 
@@ -96,7 +97,8 @@ class LArModel:
     def energies(self, values: np.ndarray, predict: Predict | None = None) -> np.ndarray:
         """ET ``(channels, crossings)`` in GeV of sample streams ``values`` (the net inputs,
         :func:`~.inputs.sample_values`), with ``predict`` (default: the Keras net)."""
-        return get_net(self.kind).energies(predict or keras_predict(self.net), values, self.net)
+        return get_net(self.kind).energies(predict or keras_predict(self.net), values, self.net,
+                                           self.config)
 
     def save(self, out_dir: str | Path, extra: dict | None = None) -> Path:
         out = Path(out_dir)

@@ -4,15 +4,16 @@ continuous sample stream, its state carried from crossing to crossing.
 Each crossing t the cell takes the new sample x_t and its state h_{t−1}:
 
     h_t = relu(U h_{t−1} + W x_t + b)            (H units, quantized_relu(16, 4))
-    y_t = V h_t + c                               (ET / 128 GeV of crossing t − DELAY)
+    y_t = V h_t + c                               (ET / 128 GeV of crossing t − delay)
 
-so the ET of the deposit at crossing k is read :data:`DELAY` samples later, when the cell has
-seen the rise (k + 1), the peak (k + 2) and the sample after it, and the whole past before them
-(the undershoots of earlier deposits, the mean pileup). Reading later (k + 5, the optimal
-filter's last sample) gave a worse resolution (2.4 vs 1.0 GeV at 25–60 GeV): the state has to
-hold the peak for longer. Trained quantization-aware (QKeras quantizers on
-the cell's weights and state) on stretches of the stream (the loss ignores the first :data:`RNNConfig.burn_in`
-steps, so the net learns the steady state rather than the start from h = 0).
+so the ET of the deposit at crossing k is read ``delay`` (default :data:`DELAY` = 3) samples
+later, when the cell has seen the rise (k + 1), the peak (k + 2) and the sample after it, and
+the whole past before them (the undershoots of earlier deposits, the mean pileup). Reading
+later (k + 5, the optimal filter's last sample) gave a worse resolution (2.4 vs 1.0 GeV at
+25–60 GeV): the state has to hold the peak for longer. Trained quantization-aware (QKeras
+quantizers on the cell's weights and state) on stretches of the stream whose first
+``burn_in`` steps the loss ignores, so the net learns the steady state rather than the start
+from h = 0.
 
 Firmware: hls4ml's ``SimpleRNN`` is silently wrong on Vivado/Vitis and its LSTM/GRU approximate
 (../shared/NOTES.md), and a window unrolled into ten dependent steps takes 45 clocks (225 ns at
@@ -34,7 +35,7 @@ from l1t.core.errors import L1TInputError
 
 from .inputs import INPUT_SHIFT, OUTPUT_BITS, target
 
-DELAY = 3                     #: crossings between a deposit and the step that reads its ET
+DELAY = 3                     #: default crossings between a deposit and the step reading its ET
 STATE_BITS, STATE_INTEGER = 16, 4
 #: the step's input [h, x]: the state (ap_ufixed<16,4>) and the sample (ap_fixed<13,1>) share
 #: 12 fractional bits, so both lie exactly on this grid
@@ -45,6 +46,7 @@ assert STATE_BITS - STATE_INTEGER == INPUT_SHIFT
 @dataclass
 class RNNConfig:
     hidden: int = 8               # the step's loop closes in 4 clocks (one crossing: 5 at 200 MHz)
+    delay: int = DELAY            # the ET of crossing k is read at step k + delay
     bits: int = 8                 # weights: quantized_bits(bits, 1) (range ±2)
     epochs: int = 100             # float epochs, then epochs // 2 quantization-aware
     seq_len: int = 64             # training stretches of the stream …
@@ -61,6 +63,9 @@ class RNNConfig:
             raise L1TInputError("lar rnn", f"weight bits must be 2..8 (wider accumulators exceed "
                                 f"what the RTL backend computes exactly), got {self.bits}",
                                 "bits")
+        if not 1 <= self.delay <= 10:
+            raise L1TInputError("lar rnn", f"delay must be 1..10 crossings, got {self.delay}",
+                                "delay")
         if not 0 <= self.burn_in < self.seq_len:
             raise L1TInputError("lar rnn", "burn_in must be below seq_len", "burn_in")
         return self
@@ -76,11 +81,11 @@ def _quantizers(bits: int):
 def stretches(values: np.ndarray, et: np.ndarray, cfg: RNNConfig):
     """Training stretches of the streams ``values`` (channels, crossings): inputs
     ``(N, seq_len, 1)``, targets ``(N, seq_len, 1)`` (step t: the ET / 128 GeV of crossing
-    t − DELAY) and loss weights ``(N, seq_len)`` (0 in the burn-in and where t − DELAY is before
-    the stretch's sequence). Stretches overlap by ``burn_in`` so every crossing is learnt once."""
+    t − delay) and loss weights ``(N, seq_len)`` (0 in the burn-in). Stretches overlap by
+    ``burn_in`` so every crossing is learnt once."""
     values = np.asarray(values, np.float32)
     y = np.zeros(values.shape, np.float32)
-    y[:, DELAY:] = target(et)[:, :-DELAY]
+    y[:, cfg.delay:] = target(et)[:, :-cfg.delay]
     stride = cfg.seq_len - cfg.burn_in
     starts = np.arange(0, values.shape[1] - cfg.seq_len + 1, stride)
     idx = starts[:, None] + np.arange(cfg.seq_len)
@@ -196,11 +201,12 @@ def hidden_of(step) -> int:
     return int(step.input_shape[-1]) - 1
 
 
-def run(step, values: np.ndarray, hidden: int, h0: np.ndarray | None = None):
+def run(step, values: np.ndarray, hidden: int, delay: int = DELAY,
+        h0: np.ndarray | None = None):
     """ET ``(channels, crossings)`` in GeV of the streams ``values`` stepped through ``step``
     (``step(X (C, H + 1)) → (h (C, H), y (C, 1))``: Keras or a firmware backend) from the
-    state ``h0`` (default 0); the ET of crossing k comes from step k + DELAY, so the last DELAY
-    crossings stay 0. Returns ``(et, h_last)``."""
+    state ``h0`` (default 0); the ET of crossing k comes from step k + ``delay``, so the last
+    ``delay`` crossings stay 0. Returns ``(et, h_last)``."""
     from .inputs import et_of
 
     values = np.asarray(values, np.float64)
@@ -213,8 +219,8 @@ def run(step, values: np.ndarray, hidden: int, h0: np.ndarray | None = None):
         x[:, hidden] = values[:, t]
         h, y = step(x)
         h = np.asarray(h, np.float64)
-        if t >= DELAY:
-            et[:, t - DELAY] = et_of(y)
+        if t >= delay:
+            et[:, t - delay] = et_of(y)
     return et, h
 
 

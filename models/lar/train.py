@@ -71,20 +71,30 @@ def rows(data: LArData, rng: np.random.Generator) -> np.ndarray:
 
 def streams(data: LArData, spectra: dict[int, np.ndarray], stream: int,
             pulse: PulseShape | None = None, cfg: LArConfig = LArConfig(),
-            filled: np.ndarray | None = None, mu: float | None = None) -> \
-        tuple[LArSequences, np.ndarray]:
+            filled: np.ndarray | None = None, mu: float | None = None,
+            signal: np.ndarray | None = None) -> tuple[LArSequences, np.ndarray]:
     """Sequences of ``data`` (stream ``stream``: 0 training, 1 test, …) and the signal ET
-    ``(channels, crossings)`` they carry."""
+    ``(channels, crossings)`` they carry (``signal``: given instead of drawn); ``filled``
+    (default: :data:`data.crossings` slots of 72-bunch trains) and ``mu`` (default
+    ``data.pileup``) replace those of ``data``."""
     rng = np.random.default_rng(np.random.SeedSequence([data.seed, stream]))
     filled = trains(data.crossings) if filled is None else np.asarray(filled, bool)
     ch_rows = rows(data, rng)
     n = (data.channels, len(filled))
-    hit = (rng.random(n) < data.signal_fraction) & filled[None, :]
-    lo, hi = np.log(data.signal_min_gev), np.log(data.signal_max_gev)
-    signal = np.where(hit, np.exp(rng.uniform(lo, hi, n)), 0.0)
+    if signal is None:
+        signal = signal_deposits(data, filled, rng)
     seq = simulate_rows(filled, ch_rows, spectra, data.pileup if mu is None else mu,
                         pulse or PulseShape.analytic(), rng, cfg, signal)
     return seq, signal
+
+
+def signal_deposits(data: LArData, filled: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Signal ET ``(channels, crossings)``: in ``signal_fraction`` of the filled crossings,
+    log-uniform between ``signal_min_gev`` and ``signal_max_gev``."""
+    n = (data.channels, len(filled))
+    hit = (rng.random(n) < data.signal_fraction) & np.asarray(filled, bool)[None, :]
+    lo, hi = np.log(data.signal_min_gev), np.log(data.signal_max_gev)
+    return np.where(hit, np.exp(rng.uniform(lo, hi, n)), 0.0)
 
 
 def reference_filter(seq: LArSequences, pulse: PulseShape | None = None,
