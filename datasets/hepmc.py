@@ -123,6 +123,22 @@ def _ends_with(path: Path, footer: bytes) -> bool:
     return bool(lines) and lines[-1].strip() == footer
 
 
+def _declared(path: Path, fmt: str) -> list[int | None]:
+    """The events the file lists (its ``E`` lines), each with the number of particles it
+    declares (HepMC3; None for HepMC2, whose event line does not give it): what the reader
+    must find, so that an event it stops in early never passes for the end of the file."""
+    out: list[int | None] = []
+    with _open_binary(path) as fh:
+        for line in fh:
+            if line.startswith(b"E "):
+                words = line.split()
+                try:
+                    out.append(int(words[3]) if fmt == "HepMC3" else None)
+                except (IndexError, ValueError):
+                    out.append(-1)      # a malformed event line: the reader will say more
+    return out
+
+
 def _attribute(evt, name: str, kind: type):
     """An event attribute as ``kind``; None when absent or unreadable."""
     if name not in evt.attributes:
@@ -160,6 +176,10 @@ def _take(evt, index: int, path: Path) -> _Event:
     if not all(np.isfinite(c).all() for c in cols):
         raise L1TInputError(path, f"{where} has a NaN or infinite momentum or mass",
                             f"event {evt.event_number}")
+    pid = np.asarray(p.pid, np.int64)[final]
+    if (pid == 0).any():
+        raise L1TInputError(path, f"{where} has a final-state particle with PDG id 0",
+                            f"event {evt.event_number}")
     weights = list(evt.weights)
     weight = float(weights[0]) if weights else 1.0
     if not (np.isfinite(weight) and weight >= 0):
@@ -175,7 +195,7 @@ def _take(evt, index: int, path: Path) -> _Event:
     process = _attribute(evt, "signal_process_id", int) or 0
     pthat = _attribute(evt, "event_scale", float)
     pthat = pthat * scale if pthat is not None and np.isfinite(pthat) and pthat >= 0 else 0.0
-    return _Event(*cols, np.asarray(p.pid, np.int64)[final], process, weight, pthat, sigma)
+    return _Event(*cols, pid, process, weight, pthat, sigma)
 
 
 def _events(path: Path) -> Iterator[_Event]:
@@ -185,9 +205,16 @@ def _events(path: Path) -> Iterator[_Event]:
     import pyhepmc
 
     fmt, footer = _format(path)
+    declared = _declared(path, fmt)
     reader_class = pyhepmc.io.ReaderAscii if fmt == "HepMC3" else pyhepmc.io.ReaderAsciiHepMC2
     last = None
     index = 0
+
+    def broken(reason: str) -> L1TInputError:
+        after = f"after event {last}" if last is not None else "in its first event"
+        return L1TInputError(path, f"truncated or corrupt {after} ({' '.join(reason.split())})",
+                             f"event {index + 1} in the file")
+
     with _open_binary(path) as fh:
         stream = pyhepmc.io.pyiostream(fh)
         with captured():          # HepMC3 prints its parsing errors itself
@@ -199,17 +226,19 @@ def _events(path: Path) -> Iterator[_Event]:
                 failed = reader.failed()
             if not ok:
                 problems = said.lines("ERROR")
-                after = f"after event {last}" if last is not None else "in its first event"
-                reason = problems[0].split("::", 1)[-1].strip() if problems else "parse error"
-                raise L1TInputError(path, f"truncated or corrupt {after} ({reason})",
-                                    f"event {index + 1} in the file")
+                raise broken(problems[0].split("::", 1)[-1] if problems else "parse error")
             if failed and len(evt.particles) == 0:      # the end of the listing
                 break
+            if index >= len(declared) or declared[index] not in (None, len(evt.particles)):
+                want = declared[index] if index < len(declared) else "no"
+                raise broken(f"{want} particles listed, {len(evt.particles)} read")
             yield _take(evt, index, path)
             last = evt.event_number
             index += 1
             if failed:
                 break
+    if index != len(declared):
+        raise broken(f"{len(declared)} events listed, {index} read")
     if not _ends_with(path, footer):
         after = f"after event {last} (the {_ordinal(index)} in the file)" if index else \
             "before its first event"

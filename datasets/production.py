@@ -261,10 +261,10 @@ def _events_of(sample: Sample, n_events: int | None) -> int:
     if n_events is not None:
         return n_events
     if sample.events is None:
-        where = sample.source or "--events"
-        raise L1TInputError(where, "give the number of events (--events" +
-                            (", or Main:numberOfEvents in the command file)"
-                             if sample.origin else ")"), "events")
+        if sample.origin is not None:
+            raise L1TInputError(sample.source, "give --events, or set Main:numberOfEvents in "
+                                "the command file")
+        raise L1TInputError("--events", "give the number of crossings to generate")
     return sample.events
 
 

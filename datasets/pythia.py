@@ -57,8 +57,8 @@ def _init(pythia, sample: Sample) -> None:
 
 
 def _pythia_errors(pythia) -> str:
-    """Pythia's error and abort messages so far, most specific first (``Error in`` before
-    ``Abort from``), as one phrase."""
+    """Pythia's most specific message so far (from its error statistics: an ``Error in``
+    before an ``Abort from``)."""
     with captured() as out:
         pythia.stat()
     found = []
@@ -68,7 +68,7 @@ def _pythia_errors(pythia) -> str:
         if len(words) == 2 and words[0].isdigit() and words[1].startswith(("Error", "Abort")):
             found.append(words[1])
     found.sort(key=lambda m: not m.startswith("Error"))
-    return "; ".join(_reason(m) for m in found[:2]) or "no reason given"
+    return _reason(found[0]) if found else "no reason given"
 
 
 def _reason(message: str) -> str:
