@@ -230,3 +230,26 @@ def test_hepmc_units_weights_and_attributes(tmp_path):
     again = prepare(sample, tmp_path / "cache")
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [Path(again.store).name]
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_turn_on_of_a_users_production(zprime):
+    from l1t.trigger.efficiency import turn_ons
+
+    _, _, out, _ = zprime
+    (r,) = turn_ons(read_inputs([out]), load_menu(), ["L1_SingleMu22"])
+    assert r["reference"] == "muon" and r["plateau_n"] > 100 and r["plateau"] > 0.9
+
+
+def test_command_file_on_a_dask_cluster_gives_the_same_bytes(zprime, tmp_path):
+    """The command file's settings travel with each chunk to the dask workers."""
+    from dask.distributed import LocalCluster
+
+    root, cmnd, _, _ = zprime
+    kw = dict(pileup=0.0, seed=SEED, chunk_size=10, progress=False, cache_dir=root / "cache")
+    local = produce(read_command_file(cmnd), 20, tmp_path / "local", workers=1, **kw)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        remote = produce(read_command_file(cmnd), 20, tmp_path / "dask",
+                         scheduler=cluster.scheduler_address, **kw)
+    assert [c["sha256"] for c in remote["chunks"]] == [c["sha256"] for c in local["chunks"]]
+    assert remote["origin"] == local["origin"]
