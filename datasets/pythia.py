@@ -6,6 +6,7 @@ a fixed seed, written to a file and read by every chunk (``MultipartonInteractio
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -88,17 +89,19 @@ def _process_lines(sample: Sample) -> str | None:
     return ("line " + ", ".join(map(str, numbers))) if numbers else None
 
 
-_SETTINGS_PROBE: list = []
+@functools.lru_cache(maxsize=None)
+def _bare_pythia(use: str):
+    """A Pythia with default settings and particle table, one per ``use`` in a process (built
+    once: about 0.1 s)."""
+    import pythia8mc
+
+    return pythia8mc.Pythia("", False)
 
 
 def _is_process(line: str) -> bool:
     """Whether a setting switches a process on (Pythia's own test for hard processes, or a
     soft-QCD switch)."""
-    import pythia8mc
-
-    if not _SETTINGS_PROBE:
-        _SETTINGS_PROBE.append(pythia8mc.Pythia("", False))
-    settings = _SETTINGS_PROBE[0].settings
+    settings = _bare_pythia("probe").settings
     settings.resetAll()
     with captured():
         ok = settings.readString(line, False)
@@ -124,7 +127,7 @@ def prepare_mpi_init(sample: Sample, path: Path, seed: int = 1, check_events: bo
                                              f"MultipartonInteractions:initFile = {made}"))
         _init(pythia, sample)
         if check_events:
-            _next_event(pythia, sample)
+            _next_event(pythia, sample, _failure_limit(pythia, sample))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         shutil.copyfile(made, tmp)
@@ -140,10 +143,9 @@ def _failure_limit(pythia, sample: Sample) -> int:
     return _MAX_FAILURES
 
 
-def _next_event(pythia, sample: Sample) -> ak.Array:
-    """One event (``nextBatch(1)``), retried up to the failure limit; giving up is an
-    :class:`L1TInputError` naming the sample's file."""
-    limit = _failure_limit(pythia, sample)
+def _next_event(pythia, sample: Sample, limit: int) -> ak.Array:
+    """One event (``nextBatch(1)``), retried up to ``limit`` failures in a row; giving up is
+    an :class:`L1TInputError` naming the sample's file."""
     for _ in range(limit + 1):
         batch = pythia.nextBatch(1)
         if len(batch) == 1:
@@ -165,13 +167,14 @@ class PythiaRun:
         self.sample = sample
         self.pythia = _make_pythia(sample, seed, extra)
         _init(self.pythia, sample)
+        self._limit = _failure_limit(self.pythia, sample)
 
     def events(self, n_events: int) -> Iterator[tuple[ak.Array, int, float, float]]:
         """``n_events`` times: the event record as a one-event array (every particle Pythia
         lists: ``id``, ``status``, mothers, daughters, ``p`` = (px, py, pz, e) and ``m`` in GeV,
         …), the process code, the event weight and pT-hat (GeV)."""
         for _ in range(n_events):
-            batch = _next_event(self.pythia, self.sample)
+            batch = _next_event(self.pythia, self.sample, self._limit)
             info = self.pythia.infoPython()
             yield batch.prt, info.code(), info.weight(), info.pTHat()
 
@@ -248,17 +251,10 @@ def stable_particles(px: np.ndarray, py: np.ndarray, pz: np.ndarray, mass: np.nd
     return ak.unflatten(ak.zip({k: v[keep] for k, v in cols.items()}), new_counts)
 
 
-_TABLE: list = []
-
-
 def default_charges(pid: np.ndarray) -> np.ndarray:
     """Electric charges (units of e) from Pythia's default particle table; 0 for a code the
     table lacks (events from another generator)."""
-    import pythia8mc
-
-    if not _TABLE:
-        _TABLE.append(pythia8mc.Pythia("", False))
-    return _charges(pid, _TABLE[0])
+    return _charges(pid, _bare_pythia("particle table"))
 
 
 def _charges(pid: np.ndarray, pythia) -> np.ndarray:
