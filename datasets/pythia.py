@@ -287,18 +287,15 @@ def _key(line: str) -> str:
 def command_lines(text: str) -> list[tuple[int, str]]:
     """The settings of a Pythia command file with their line numbers (from 1): blank lines and
     comments dropped as Pythia's ``readFile`` drops them (a line whose first character is not a
-    letter or digit, e.g. ``!``, ``#``, ``//``; a block from a line starting ``/*`` to one
-    ending ``*/``)."""
-    out, in_block = [], False
+    letter or digit, e.g. ``!``, ``#``, ``//``; the lines from one starting with ``/*`` to one
+    starting with ``*/``)."""
+    out, commented = [], False
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if in_block:
-            in_block = not line.endswith("*/")
+        if line.startswith(("/*", "*/")):
+            commented = line.startswith("/*")
             continue
-        if line.startswith("/*"):
-            in_block = not line.endswith("*/") or line == "/*"
-            continue
-        if not line or not line[0].isalnum():
+        if commented or not line or not line[0].isalnum():
             continue
         out.append((number, line))
     return out

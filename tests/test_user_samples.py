@@ -232,6 +232,18 @@ def test_hepmc_units_weights_and_attributes(tmp_path):
     shutil.rmtree(tmp_path / "cache")
 
 
+def test_command_lines_drop_comments_as_pythia_does():
+    from l1t.datasets.pythia import command_lines
+
+    text = ("HardQCD:all = on   ! trailing words: Pythia reads the value only\n"
+            "! a comment\n# another\n// and another\n\n"
+            "/* a block\nTop:gg2ttbar = on\n*/ ends here\n"
+            "  PhaseSpace:pTHatMin = 20\n6:m0 = 172.5\n")
+    assert command_lines(text) == [(1, "HardQCD:all = on   ! trailing words: Pythia reads the "
+                                       "value only"), (9, "PhaseSpace:pTHatMin = 20"),
+                                   (10, "6:m0 = 172.5")]
+
+
 def test_turn_on_of_a_users_production(zprime):
     from l1t.trigger.efficiency import turn_ons
 
