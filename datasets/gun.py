@@ -21,9 +21,10 @@ from .samples import Sample
 INV_PT_MIN, INV_PT_MAX = 1.0 / 1000.0, 1.0 / 2.0
 
 
-def muon_gun(sample: Sample, n_events: int, seed: int, mpi_init: Path | None = None) -> ak.Array:
-    """``n_events`` single muons from a generator seeded with ``seed`` (``mpi_init`` unused:
-    the signature of :func:`l1t.datasets.pythia.generate`)."""
+def muon_gun(sample: Sample, n_events: int, seed: int, mpi_init: Path | None = None,
+             first_event: int = 0) -> ak.Array:
+    """``n_events`` single muons from a generator seeded with ``seed`` (``mpi_init`` and
+    ``first_event`` unused: the signature of :func:`l1t.datasets.pythia.generate`)."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 13]))
     inv = rng.uniform(INV_PT_MIN, INV_PT_MAX, n_events)
     charge = np.where(rng.random(n_events) < 0.5, -1, 1).astype(np.int32)

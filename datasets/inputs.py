@@ -37,6 +37,21 @@ def expand_inputs(paths: list[str | Path]) -> list[Path]:
     return out
 
 
+def named_inputs(paths: list[str | Path]) -> dict[str, list[Path]]:
+    """Each input (a production directory or a file) under its name (the directory's name, the
+    file's stem) with its files (:func:`expand_inputs`): signals in tables. Two inputs of one
+    name are refused (the table would not tell them apart), as is a file given twice."""
+    out: dict[str, list[Path]] = {}
+    expand_inputs(paths)      # a file given twice, directly or through its production
+    for p in map(Path, paths):
+        name = p.name if p.is_dir() else p.stem
+        if name in out:
+            raise L1TInputError(p, f"another input is also named {name!r}: give inputs of "
+                                "distinct names")
+        out[name] = expand_inputs([p])
+    return out
+
+
 def read_inputs(paths: list[str | Path], fmt: str = "auto", mapping=None) -> ak.Array:
     """All events of ``paths`` in one array (small inputs; use :func:`iter_inputs` for big ones)."""
     return ak.concatenate([read_events(p, fmt=fmt, mapping=mapping) for p in expand_inputs(paths)])

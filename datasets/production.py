@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -29,8 +29,9 @@ from .genjets import gen_jets
 from .gun import muon_gun
 from .integrity import changed, check_manifest_shape, sha256_of, verified_chunks
 from .pileup import build_pool, compose, load_pool
-from .pythia import chunk_seed, generate, prepare_mpi_init
-from .samples import SAMPLES, get_sample
+from .hepmc import hard_interactions, hepmc_sample, prepare as prepare_hepmc
+from .pythia import chunk_seed, generate, prepare_mpi_init, read_command_file
+from .samples import Sample, get_sample
 from .schema import EVENT_FIELDS, GEN_COLLECTIONS
 
 MANIFEST = "manifest.json"
@@ -46,24 +47,30 @@ _log = logging.getLogger("l1t")
 
 @dataclass(frozen=True)
 class Generator:
-    """What makes a sample's hard interactions: ``make(sample, n, seed, mpi_init)`` → events as
-    :func:`l1t.datasets.pythia.generate` returns them; ``mpi_init``: whether it reads a Pythia
-    multiparton-interaction initialisation."""
+    """What makes a sample's hard interactions: ``make(sample, n, seed, mpi_init, first_event)``
+    → events as :func:`l1t.datasets.pythia.generate` returns them (``first_event``: the chunk's
+    first event in the production); ``mpi_init``: whether it reads a Pythia
+    multiparton-interaction initialisation; ``prepare(sample, cache)``: run once per
+    production before the chunks, in this process, returning the sample the chunks get (HepMC
+    files: their events converted into the cache)."""
 
     make: Callable[..., ak.Array]
     mpi_init: bool
+    prepare: Callable[[Sample, Path], Sample] | None = None
 
 
 #: Generators by the name a :class:`~l1t.datasets.samples.Sample` gives.
 GENERATORS: dict[str, Generator] = {"pythia": Generator(generate, True),
-                                     "muon_gun": Generator(muon_gun, False)}
+                                     "muon_gun": Generator(muon_gun, False),
+                                     "hepmc": Generator(hard_interactions, False, prepare_hepmc)}
 
 
 @dataclass(frozen=True)
 class ChunkSpec:
-    """Everything one chunk needs; picklable, so it travels to worker processes and dask."""
+    """Everything one chunk needs; picklable, so it travels to worker processes and dask (a
+    user's sample with it: a command file's settings, the converted HepMC events' directory)."""
 
-    sample: str
+    sample: Sample
     index: int
     first_event: int
     n_events: int
@@ -82,10 +89,11 @@ class ChunkSpec:
 
 def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     """Generate, mix and simulate one chunk; returns the events in the L1 schema."""
-    sample = get_sample(spec.sample)
+    sample = spec.sample
     pythia_seed = chunk_seed(spec.seed, spec.index)
     hard = GENERATORS[sample.generator].make(sample, spec.n_events, pythia_seed,
-                                             Path(spec.mpi_init) if spec.mpi_init else None)
+                                             Path(spec.mpi_init) if spec.mpi_init else None,
+                                             spec.first_event)
     digi = detector.digitize(hard.particles, spec.cfg)
     pool_size = 0
     pthats = ak.to_numpy(hard.pthat)
@@ -131,7 +139,7 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
 def run_chunk(spec: ChunkSpec) -> dict:
     """Simulate a chunk and write it atomically; returns its manifest entry."""
     events = simulate_chunk(spec)
-    meta = {"sample": spec.sample, "chunk": spec.index, "seed": spec.seed, "mu": spec.mu,
+    meta = {"sample": spec.sample.name, "chunk": spec.index, "seed": spec.seed, "mu": spec.mu,
             "pool_size": spec.pool_size, "first_event": spec.first_event}
     write_events(events, spec.path, spec.fmt, metadata=meta)
     return chunk_entry(Path(spec.path), spec.index, len(events),
@@ -144,8 +152,8 @@ def chunk_entry(path: Path, index: int, n: int, sigma_mb: float) -> dict:
             "bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
 
-def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0, seed: int = 1,
-            chunk_size: int = 500, pool_size: int = 2000, fmt: str = "parquet",
+def produce(sample: str | Sample, n_events: int | None, out_dir: str | Path, pileup: float = 0.0,
+            seed: int = 1, chunk_size: int = 500, pool_size: int = 2000, fmt: str = "parquet",
             workers: int | None = None, scheduler: str | None = None, progress: bool = True,
             cfg: DetectorConfig = DEFAULT, cache_dir: str | Path | None = None,
             lar=None) -> dict:
@@ -155,30 +163,45 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     (:mod:`l1t.datasets.lar.towers`; its ``describe()`` goes into the manifest) instead of the
     ideal measurement.
 
+    ``sample``: a built-in sample's name, or a user's :class:`~l1t.datasets.samples.Sample`
+    (:func:`l1t.datasets.pythia.read_command_file`, :func:`l1t.datasets.hepmc.hepmc_sample`),
+    whose :attr:`~l1t.datasets.samples.Sample.events` is the default of ``n_events`` (None).
     Returns the manifest (also written to ``out_dir/manifest.json``). A rerun with the same
-    arguments resumes: complete chunks are kept; different arguments are refused.
-    ``cache_dir`` (default ``out_dir/.cache``) holds the Pythia MPI initialisation and the min-bias
-    pool; both are deterministic, so productions may share one.
+    arguments resumes: complete chunks are kept; different arguments (or a user's file with
+    other contents) are refused. ``cache_dir`` (default ``out_dir/.cache``) holds the Pythia MPI
+    initialisation, the min-bias pool and converted HepMC events; all are deterministic, so
+    productions may share one. Nothing is written before a user's sample has shown that it
+    makes events (Pythia initialised, one event made).
     """
-    cfg = replace(cfg, **dict(get_sample(sample).detector))
+    s = sample if isinstance(sample, Sample) else get_sample(sample)
+    n_events = _events_of(s, n_events)
+    cfg = replace(cfg, **dict(s.detector))
     _check_args(n_events, pileup, seed, chunk_size, pool_size, fmt)
     if scheduler:   # an unreachable scheduler fails before anything is written
         connect(scheduler).close()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    params = {"sample": sample, "events": n_events, "pileup": pileup, "seed": seed,
+    params = {"sample": s.name, "events": n_events, "pileup": pileup, "seed": seed,
               "chunk_size": chunk_size, "pool_size": pool_size if pileup > 0 else 0,
               "format": fmt, "detector": cfg.to_dict()}
     if lar is not None:   # (absent otherwise: productions made before keep their parameters)
         params["lar"] = lar.describe()
+    if s.origin is not None:
+        params["origin"] = s.origin.parameters()
     previous = _read_manifest(out)
     if previous and previous["parameters"] != params:
         diff = sorted(k for k in params if previous["parameters"].get(k) != params[k])
         raise L1TInputError(out / MANIFEST, "directory holds a production with other "
                             f"parameters ({', '.join(diff)}); use a new --out", diff[0])
     cache = Path(cache_dir) if cache_dir is not None else out / ".cache"
-    mpi = (prepare_mpi_init(get_sample(sample), cache / f"mpi-{sample}.dat", seed=1)
-           if GENERATORS[get_sample(sample).generator].mpi_init else "")
+    generator = GENERATORS[s.generator]
+    mpi = (prepare_mpi_init(s, cache / _mpi_name(s), seed=1, check_events=s.origin is not None)
+           if generator.mpi_init else "")
+    if generator.prepare is not None and s.events is not None and n_events > s.events:
+        raise L1TInputError(s.source, f"{n_events} events asked for, the files hold "
+                            f"{s.events}", "events")
+    out.mkdir(parents=True, exist_ok=True)
+    if generator.prepare is not None:
+        s = generator.prepare(s, cache)
     pool = None
     if pileup > 0:
         pool_mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat", seed=1)
@@ -187,32 +210,90 @@ def produce(sample: str, n_events: int, out_dir: str | Path, pileup: float = 0.0
     specs = []
     for i in range(math.ceil(n_events / chunk_size)):
         first = i * chunk_size
-        specs.append(ChunkSpec(sample, i, first, min(chunk_size, n_events - first), seed,
+        specs.append(ChunkSpec(s, i, first, min(chunk_size, n_events - first), seed,
                                float(pileup), str(out / f"chunk-{i:05d}{suffix}"), str(mpi), pool,
                                params["pool_size"], fmt, cfg, lar))
     done = {e["index"]: e for e in (previous or {}).get("chunks", [])}
     todo = []
-    for s in specs:
-        path = Path(s.path)
-        problem = changed(path, done[s.index]) if path.exists() and s.index in done else None
+    for spec in specs:
+        path = Path(spec.path)
+        problem = changed(path, done[spec.index]) if path.exists() and spec.index in done else None
         if problem:   # edited or damaged since it was written: the production is deterministic
             _log.warning("l1t: %s does not match the manifest (%s): generating it again",
                          path, problem)
             path.unlink()
         if path.exists():
-            if s.index not in done:  # finished after the last manifest update
-                done[s.index] = chunk_entry(path, s.index, s.n_events, _sigma_of(path))
+            if spec.index not in done:  # finished after the last manifest update
+                done[spec.index] = chunk_entry(path, spec.index, spec.n_events, _sigma_of(path))
         else:
-            done.pop(s.index, None)
-            todo.append(s)
-    results = run_tasks(run_chunk, [(s,) for s in todo], workers, scheduler)
-    manifest = _manifest(params, done, pileup, n_events, pool_size)
+            done.pop(spec.index, None)
+            todo.append(spec)
+    results = run_tasks(run_chunk, [(spec,) for spec in todo], workers, scheduler)
+    manifest = _manifest(params, done, pileup, n_events, pool_size, s)
     _write_manifest(out, manifest)
-    for entry in _progress(results, todo, progress, sample):
+    for entry in _progress(results, todo, progress, s.name):
         done[entry["index"]] = entry
-        manifest = _manifest(params, done, pileup, n_events, pool_size)
+        manifest = _manifest(params, done, pileup, n_events, pool_size, s)
         _write_manifest(out, manifest)
     return manifest
+
+
+def sample_of(name: str | None, pythia_cmnd: str | Path | None = None,
+              hepmc: Sequence[str | Path] | None = None) -> Sample:
+    """The sample ``l1t generate`` is asked for: exactly one of a built-in sample's name, a
+    Pythia command file (:func:`l1t.datasets.pythia.read_command_file`) or HepMC files
+    (:func:`l1t.datasets.hepmc.hepmc_sample`), each checked before anything is written."""
+    given = [what for what, value in (("a sample name", name), ("--pythia-cmnd", pythia_cmnd),
+                                      ("--hepmc", hepmc)) if value]
+    if len(given) != 1:
+        raise L1TInputError("arguments", "give one of a sample name, --pythia-cmnd FILE or "
+                            "--hepmc FILE..." + (f" (got {' and '.join(given)})" if given else ""),
+                            "sample")
+    if pythia_cmnd:
+        return read_command_file(pythia_cmnd)
+    if hepmc:
+        return hepmc_sample(hepmc)
+    return get_sample(name)
+
+
+def production_text(manifest: dict, out_dir: str | Path) -> str:
+    """What ``l1t generate`` prints: the sample, crossings, pileup, chunks, where the manifest
+    is, the input a user's sample came from and the cross section."""
+    p = manifest["parameters"]
+    lines = [f"{p['sample']}: {manifest['events_done']} crossings at pileup {p['pileup']:g} in "
+             f"{len(manifest['chunks'])} chunk(s) -> {Path(out_dir) / MANIFEST}"]
+    origin = manifest.get("origin")
+    if origin:
+        files = ", ".join(Path(f).name for f in origin["files"])
+        lines.append(f"from {files} (sha256 {origin['sha256'][0][:12]}"
+                     + (f", {sum(origin['events'])} events" if origin.get("events") else "")
+                     + ")")
+    source = "from the HepMC files" if origin and origin["kind"] == "hepmc3" else \
+        "Pythia estimate"
+    lines.append(f"cross section {manifest['sigma_mb']:.4g} mb ({source})" if manifest["sigma_mb"]
+                 else "no cross section (a particle gun, or HepMC files without one)")
+    return "\n".join(lines)
+
+
+def _events_of(sample: Sample, n_events: int | None) -> int:
+    """The crossings to make: as asked, else the sample's default (a command file's
+    ``Main:numberOfEvents``, every event of HepMC files)."""
+    if n_events is not None:
+        return n_events
+    if sample.events is None:
+        if sample.origin is not None:
+            raise L1TInputError(sample.source, "give --events, or set Main:numberOfEvents in "
+                                "the command file")
+        raise L1TInputError("--events", "give the number of crossings to generate")
+    return sample.events
+
+
+def _mpi_name(sample: Sample) -> str:
+    """The cache file of a sample's MPI initialisation; a user's sample's is named after the
+    contents of its file too (two command files may share a stem)."""
+    if sample.origin is None:
+        return f"mpi-{sample.name}.dat"
+    return f"mpi-{sample.name}-{sample.origin.sha256[0][:16]}.dat"
 
 
 def _progress(results, specs: list[ChunkSpec], progress: bool, label: str):
@@ -230,13 +311,15 @@ def _progress(results, specs: list[ChunkSpec], progress: bool, label: str):
         bar.close()
 
 
-def _manifest(params, done, pileup, n_events, pool_size) -> dict:
+def _manifest(params, done, pileup, n_events, pool_size, sample: Sample) -> dict:
     chunks = [done[k] for k in sorted(done)]
     n_done = sum(c["events"] for c in chunks)
     sigma = (sum(c["sigma_mb"] * c["events"] for c in chunks) / n_done) if n_done else None
     m = {"parameters": params, "complete": n_done == n_events,
          "events_done": n_done, "sigma_mb": sigma, "chunks": chunks,
-         "description": SAMPLES[params["sample"]].description}
+         "description": sample.description}
+    if sample.origin is not None:
+        m["origin"] = sample.origin.record()
     if pileup > 0:
         m["pileup_pool"] = {
             "size": pool_size, "reused": True,

@@ -1,5 +1,7 @@
 """The named samples: Pythia8 (pp at 14 TeV, Tune:pp 14 unless a sample says otherwise) and a
-muon gun.
+muon gun; and a user's own samples, made from a Pythia command file
+(:func:`l1t.datasets.pythia.read_command_file`) or HepMC3 event files
+(:func:`l1t.datasets.hepmc.hepmc_sample`).
 
 Each sample is data: a list of Pythia settings, a one-line description and whether its events
 carry weights. Add a sample by adding an entry to :data:`SAMPLES`.
@@ -20,6 +22,38 @@ COMMON_SETTINGS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a user's sample comes from, recorded in its production's manifest: the files as
+    given, their sha256 (the production's identity: a rerun with other contents is refused),
+    a command file's text, the events of each HepMC3 file and the cross section each gives."""
+
+    kind: str                              #: ``pythia-cmnd`` or ``hepmc3``
+    files: tuple[str, ...]
+    sha256: tuple[str, ...]
+    text: str = ""
+    events: tuple[int, ...] = ()
+    sigma_mb: tuple[float, ...] = ()
+
+    def parameters(self) -> dict:
+        """What identifies the input (compared when a production resumes): kind and contents,
+        not where the files lie."""
+        out = {"kind": self.kind, "sha256": list(self.sha256)}
+        if self.events:
+            out["events"] = list(self.events)
+        return out
+
+    def record(self) -> dict:
+        """Everything, for the manifest."""
+        out = {"kind": self.kind, "files": list(self.files), "sha256": list(self.sha256)}
+        if self.text:
+            out["text"] = self.text
+        if self.events:
+            out["events"] = list(self.events)
+            out["sigma_mb"] = list(self.sigma_mb)
+        return out
+
+
+@dataclass(frozen=True)
 class Sample:
     """A generator configuration. ``weighted`` samples carry Pythia event weights (``weight``)."""
 
@@ -35,6 +69,16 @@ class Sample:
     zero_bias: bool = False
     #: detector settings this sample changes (``DetectorConfig`` field → value)
     detector: tuple[tuple[str, float], ...] = ()
+    #: a user's sample: what it was made from (None for the built-in ones)
+    origin: Origin | None = None
+    #: the file errors name (a command file; the first HepMC3 file)
+    source: str = ""
+    #: the default number of events (a command file's ``Main:numberOfEvents``; the events of
+    #: HepMC3 files)
+    events: int | None = None
+    #: HepMC3 samples: the directory of the converted events the chunks read
+    #: (:func:`l1t.datasets.hepmc.convert`, set when a production prepares them)
+    store: str = ""
 
 
 def _bsm(*lines: str) -> tuple[str, ...]:
@@ -87,6 +131,17 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
                        "(training the muon pT assignment)", (), tags=("gun",),
            generator="muon_gun"),
 ]}
+
+
+def user_sample_name(name: str, source: object) -> str:
+    """The name of a user's sample (its file's stem), refused when empty or when it is a
+    built-in sample's: the trigger tells zero-bias and weighted-QCD productions by name."""
+    if not name or name.startswith("."):
+        raise L1TInputError(source, f"cannot name a sample {name!r} after this file", "name")
+    if name in SAMPLES:
+        raise L1TInputError(source, f"the file's stem {name!r} is a built-in sample's name; "
+                            "rename the file", "name")
+    return name
 
 
 def get_sample(name: str) -> Sample:

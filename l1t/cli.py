@@ -68,7 +68,7 @@ def cmd_samples(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from l1t.datasets.production import produce
+    from l1t.datasets.production import produce, production_text, sample_of
 
     lar = None
     if args.lar != "ideal":
@@ -79,16 +79,11 @@ def cmd_generate(args) -> int:
                                 "with a LAr model directory (l1t train lar) or, for of, a "
                                 "coefficients.json: give --lar-model", "lar_model")
         lar = tower_reconstruction(args.lar, args.lar_model)
-    m = produce(args.sample, args.events, args.out, pileup=args.pileup, seed=args.seed,
-                chunk_size=args.chunk_size, pool_size=args.pool_size, fmt=args.format,
-                workers=args.workers, scheduler=args.scheduler, progress=not args.quiet,
-                lar=lar)
-    print(f"{args.sample}: {m['events_done']} crossings at pileup {args.pileup:g} in "
-          f"{len(m['chunks'])} chunk(s)" + (f", EM towers from the LAr {args.lar}"
-                                            if lar else "")
-          + f" -> {Path(args.out) / 'manifest.json'}")
-    print(f"cross section {m['sigma_mb']:.4g} mb (Pythia estimate)" if m["sigma_mb"] else
-          "no cross section (a particle gun)")
+    m = produce(sample_of(args.sample, args.pythia_cmnd, args.hepmc), args.events, args.out,
+                pileup=args.pileup, seed=args.seed, chunk_size=args.chunk_size,
+                pool_size=args.pool_size, fmt=args.format, workers=args.workers,
+                scheduler=args.scheduler, progress=not args.quiet, lar=lar)
+    print(production_text(m, args.out))
     return 0
 
 
@@ -150,27 +145,58 @@ def _backend_list(text: str) -> list[str]:
     return names
 
 
-def cmd_rates(args) -> int:
-    from l1t.datasets.inputs import expand_inputs
-    from l1t.trigger.job import RateJob, run
+def _menu_of(args):
+    """The menu of ``--menu`` with the models of ``--assign``."""
     from l1t.trigger.menu import load_menu
+
+    menu = load_menu(args.menu)
+    return menu.with_assign(args.assign) if args.assign else menu
+
+
+def _signal_efficiencies(args, menu, signals):
+    """The efficiency tables of the signals (:mod:`l1t.trigger.acceptance`), written into
+    ``--out``; their text and the files."""
+    from l1t.trigger.acceptance import (efficiency_table_text, signal_efficiency,
+                                        write_efficiencies)
+
+    results = signal_efficiency(menu, signals, args.step_size, args.format, args.mapping)
+    return efficiency_table_text(results), write_efficiencies(results, menu, args.out)
+
+
+def cmd_efficiency(args) -> int:
+    from l1t.datasets.inputs import named_inputs
+
+    text, paths = _signal_efficiencies(args, _menu_of(args), named_inputs(args.signal))
+    print(text)
+    print(f"-> {paths['csv']}, {paths['json']}")
+    return 0
+
+
+def cmd_rates(args) -> int:
+    from l1t.datasets.inputs import expand_inputs, named_inputs
+    from l1t.trigger.job import RateJob, run
     from l1t.trigger.rates import summarize
     from l1t.trigger.report import rate_table_text, write_rates
 
     _check_targets(args.target_rate, args.bunches, "--target-rate")
-    menu = load_menu(args.menu)
-    if args.assign:
-        menu = menu.with_assign(args.assign)
+    menu = _menu_of(args)
+    signals = named_inputs(args.signal) if args.signal else None
     job = RateJob(menu, fmt=args.format, mapping=args.mapping, step_size=args.step_size,
                   stitch_pthat=args.stitch_pthat, sigma_inel_mb=args.sigma_inel)
     groups = run(job, expand_inputs(args.input), scheduler=args.scheduler, workers=args.workers,
                  progress=not args.quiet)
     summary = summarize(groups, menu, bunches=args.bunches, targets_khz=args.target_rate or ())
+    efficiencies = _signal_efficiencies(args, menu, signals) if signals else None
     paths = write_rates(summary, args.out)
     for model_dir in menu.assign:
         print(f"L1Mu pT and charge from {model_dir} (firmware emulator)")
     print(rate_table_text(summary))
     print(f"-> {paths['csv']}, {paths['json']}")
+    if efficiencies:
+        text, eff_paths = efficiencies
+        print()
+        print(text)
+        print(f"-> {eff_paths['csv']}, {eff_paths['json']}")
     return 0
 
 
@@ -186,11 +212,8 @@ def cmd_turn_on(args) -> int:
     from l1t.datasets.inputs import expand_inputs, read_inputs
     from l1t.trigger.efficiency import turn_on_table_text, turn_ons, write_turn_ons
     from l1t.trigger.evaluate import has_electron_id
-    from l1t.trigger.menu import load_menu
 
-    menu = load_menu(args.menu)
-    if args.assign:
-        menu = menu.with_assign(args.assign)
+    menu = _menu_of(args)
     files = expand_inputs(args.input)
     events = read_inputs(files, fmt=args.format, mapping=args.mapping)
     if "GenPart" not in events.fields or "GenJet" not in events.fields:
@@ -277,10 +300,12 @@ def cmd_scan(args) -> int:
 
 
 def cmd_evaluate_anomaly(args) -> int:
+    from l1t.datasets.inputs import named_inputs
     from l1t.models.anomaly.train import efficiency_table, evaluate_saved
 
+    signals = named_inputs(args.signal) if args.signal else None
     for path in args.model:
-        model, rows, n_test = evaluate_saved(path, args.data)
+        model, rows, n_test = evaluate_saved(path, args.data, signals)
         bits = model.config.bits
         print(f"== {path} ({f'QAT {bits}-bit' if bits else 'float'}; {n_test} background test "
               "crossings, the model's own held-out split)")
@@ -291,13 +316,13 @@ def cmd_evaluate_anomaly(args) -> int:
 
 
 def cmd_tune_anomaly(args) -> int:
-    from l1t.datasets.inputs import expand_inputs
+    from l1t.datasets.inputs import expand_inputs, named_inputs
     from l1t.trigger.anomaly import (pure_efficiency_table_text, tune_menu,
                                      working_points_table_text)
 
     _check_targets(args.target_rates, args.bunches, "--target-rates")
     inputs = expand_inputs(args.input)
-    signals = {Path(p).name: expand_inputs([p]) for p in args.signal or ()}
+    signals = named_inputs(args.signal) if args.signal else {}
     tuned = tune_menu(args.model, inputs, args.target_rates, args.out, args.score, args.menu,
                       args.bunches, args.stitch_pthat, signals)
     print(working_points_table_text(tuned.working_points))
@@ -407,6 +432,14 @@ def _add_assign(s: argparse.ArgumentParser) -> None:
                         "lookup table)")
 
 
+def _add_signal(s: argparse.ArgumentParser, required: bool) -> None:
+    """``--signal DIR...``: signal productions or files for the efficiency table."""
+    s.add_argument("--signal", nargs="+", required=required, default=None, metavar="DIR",
+                   help="signal productions or files: per seed and for the menu, the fraction "
+                        "of their crossings accepted, and by each seed alone "
+                        "(efficiency.csv, efficiency.json)")
+
+
 def _add_input_format(s: argparse.ArgumentParser) -> None:
     """``--format`` and ``--mapping`` of every command that reads event files."""
     from l1t.datasets.formats import FORMATS
@@ -466,9 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("samples", help="list the Pythia8 samples")
     s.set_defaults(func=cmd_samples)
 
-    s = sub.add_parser("generate", help="generate a PU-mixed sample with L1 objects")
-    s.add_argument("sample", help="sample name (see `l1t samples`)")
-    s.add_argument("--events", type=_positive_int, required=True, help="number of crossings")
+    s = sub.add_parser("generate", help="generate a PU-mixed sample with L1 objects: a built-in "
+                       "sample, a Pythia command file or HepMC3 events")
+    s.add_argument("sample", nargs="?", default=None,
+                   help="sample name (see `l1t samples`); or give --pythia-cmnd or --hepmc")
+    s.add_argument("--pythia-cmnd", default=None, metavar="FILE",
+                   help="a Pythia8 command file: the sample, named after the file's stem "
+                        "(14 TeV pp, Tune:pp 14 unless the file sets them)")
+    s.add_argument("--hepmc", nargs="+", default=None, metavar="FILE",
+                   help="HepMC3 ASCII event files (plain or .gz/.bz2/.xz/.zst): the hard "
+                        "interactions, in order, named after the first file's stem")
+    s.add_argument("--events", type=_positive_int, default=None,
+                   help="number of crossings (default: a command file's Main:numberOfEvents; "
+                        "every event of the HepMC files)")
     s.add_argument("--pileup", type=_pileup, default=0.0, help="mean pileup mu (0..300)")
     s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--out", required=True, help="output directory (chunks + manifest.json)")
@@ -513,12 +556,24 @@ def build_parser() -> argparse.ArgumentParser:
     # the bound catches a unit slip (estimate: ~13x the 78.9 mb Pythia gives at 14 TeV, NOTES.md)
     s.add_argument("--sigma-inel", type=_number(above=0, maximum=1000), default=None,
                    help="inelastic cross section in mb (default: from the min-bias files)")
+    _add_signal(s, required=False)
     _add_step_size(s)
     _add_workers(s)
     s.add_argument("--out", required=True, help="output directory")
     s.add_argument("--quiet", action="store_true")
     _add_no_verify(s)
     s.set_defaults(func=cmd_rates)
+
+    s = sub.add_parser("efficiency", help="signal efficiency of a menu: per seed, alone and for "
+                       "the menu, with errors")
+    s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
+    _add_signal(s, required=True)
+    _add_input_format(s)
+    _add_assign(s)
+    _add_step_size(s)
+    s.add_argument("--out", required=True, help="output directory (efficiency.csv, .json)")
+    _add_no_verify(s)
+    s.set_defaults(func=cmd_efficiency)
 
     s = sub.add_parser("muon-performance", help="muon pT: lookup table vs net at equal "
                        "efficiency (resolution, turn-ons, rates, reduction)")
@@ -597,6 +652,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default=None, help="directory of productions named by sample "
                    "(default: the one each model was trained on)")
     s.add_argument("--scores", nargs="+", default=["axo"], choices=["axo", "rz", "kl"])
+    s.add_argument("--signal", nargs="+", default=None, metavar="DIR",
+                   help="signal productions or files (e.g. from a command file or HepMC "
+                        "events), evaluated besides the data directory's built-in signals")
     _add_no_verify(s)
     s.set_defaults(func=cmd_evaluate_anomaly)
 
@@ -725,7 +783,7 @@ def quiet_frameworks() -> None:
 #: lie inside them.
 _INPUT_OPTIONS = ("input", "inputs", "data", "model", "menu", "signal", "pipeline",
                   "filling_scheme", "mapping", "gun", "rate_sample", "assign", "pulse",
-                  "autocorr")
+                  "autocorr", "pythia_cmnd", "hepmc")
 
 
 def _inputs_of(args) -> list[str]:

@@ -7,7 +7,7 @@ from l1t.cli import build_parser, main
 
 SUBCOMMANDS = ["samples", "generate", "summary", "jet-response", "rates", "turn-on", "train",
                "scan", "evaluate-anomaly", "tune-anomaly", "firmware", "validate", "stream",
-               "demo"]
+               "demo", "efficiency"]
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -96,12 +96,22 @@ def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
     evaluated = capsys.readouterr().out.splitlines()
     assert "a50_4l" in "\n".join(evaluated)
     assert evaluated[2:] == trained_table
+    # a user's signal (HepMC events, here four hard muons each) beside the built-in ones
+    mine = tmp_path / "four_muons"
+    assert main(["generate", "--hepmc", str(_four_muon_events(tmp_path / "four_muons.hepmc3")),
+                 "--pileup", "5", "--pool-size", "60", "--out", str(mine), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate-anomaly", "--model", str(model), "--signal", str(mine)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2:-2] == trained_table[:-1] and rows[-1] == trained_table[-1]
+    assert rows[-2].startswith("four_muons")
     menu = tmp_path / "menu.yaml"
     assert main(["tune-anomaly", "--model", str(model), "--input", str(data / "minbias"),
                  "--target-rates", "20000,5000", "--out", str(menu),
-                 "--signal", str(data / "a50_4l")]) == 0
+                 "--signal", str(data / "a50_4l"), str(mine)]) == 0
     text = capsys.readouterr().out
     assert "L1_AXO_Loose" in text and "L1_AXO_Tight" in text and "pure" in text
+    assert "four_muons" in text
     assert "L1_AXO_Tight" in menu.read_text()
     assert main(["scan", "vae", "--data", str(data), "--out", str(tmp_path / "scan"),
                  "--epochs", "1", "--bits", "4", "6", "--sparsity", "0", "0.5"]) == 0
@@ -113,6 +123,27 @@ def test_train_evaluate_and_tune_anomaly_commands(tmp_path, capsys):
     assert main(["tune-anomaly", "--model", str(tmp_path), "--input", str(data / "minbias"),
                  "--target-rates", "5", "--out", str(tmp_path / "x.yaml")]) == 2
     assert not (tmp_path / "x.yaml").exists()
+
+
+def _four_muon_events(path, n: int = 30):
+    """HepMC3 events of four 40 GeV muons each (written with pyhepmc)."""
+    import numpy as np
+    import pyhepmc
+
+    rng = np.random.default_rng(3)
+    with pyhepmc.open(path, "w") as f:
+        for number in range(n):
+            evt = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            evt.event_number = number
+            vertex = pyhepmc.GenVertex()
+            vertex.add_particle_in(pyhepmc.GenParticle((0, 0, 7000, 7000), 2212, 4))
+            for phi, eta in zip(rng.uniform(-np.pi, np.pi, 4), rng.uniform(-2, 2, 4)):
+                px, py, pz = 40 * np.cos(phi), 40 * np.sin(phi), 40 * np.sinh(eta)
+                vertex.add_particle_out(pyhepmc.GenParticle(
+                    (px, py, pz, float(np.sqrt(40**2 + pz**2 + 0.1057**2))), 13, 1))
+            evt.add_vertex(vertex)
+            f.write(evt)
+    return path
 
 
 def test_commands_print_no_framework_noise(tmp_path):

@@ -19,6 +19,8 @@ from l1t.models.anomaly.vae import MODEL_CONTRACT
 from l1t.models.lar.model import MODEL_CONTRACT as LAR_MODEL_CONTRACT
 from l1t.models.lar.optimal_filter import COEFFICIENTS_CONTRACT
 from l1t.models.muon.nn import MODEL_CONTRACT as MUON_MODEL_CONTRACT
+from l1t.trigger.acceptance import (EFFICIENCY_CONTRACT, read_efficiencies, signal_efficiency,
+                                    write_efficiencies)
 from l1t.trigger.job import RateJob, run
 from l1t.trigger.menu import load_menu
 from l1t.trigger.muon_performance import PERFORMANCE_CONTRACT
@@ -30,7 +32,8 @@ from l1t.validation.validate import VALIDATE_CONTRACT
 
 CONTRACTS = [MANIFEST_CONTRACT, MODEL_CONTRACT, FIRMWARE_CONTRACT, RATES_CONTRACT,
              STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT, MUON_MODEL_CONTRACT,
-             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT, LAR_MODEL_CONTRACT]
+             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT, EFFICIENCY_CONTRACT,
+             LAR_MODEL_CONTRACT]
 
 
 def test_every_contract_has_its_own_format():
@@ -95,6 +98,21 @@ def test_rates_round_trip(tmp_path):
     paths = write_rates(summary, tmp_path / "r")
     back = read_rates(paths["json"])
     assert back == json.loads(json.dumps(RATES_CONTRACT.tag(summary)))
+
+
+def test_signal_efficiency_round_trip(tmp_path):
+    events = make_events(60, seed=3)            # weighted crossings (weights 0.5 .. 2)
+    path = write_events(events, tmp_path / "sig.parquet", metadata={"sample": "a50_4l"})
+    menu = load_menu()
+    results = signal_efficiency(menu, {"sig": [path]})
+    assert results[0].weighted and results[0].effective_crossings < 60
+    paths = write_efficiencies(results, menu, tmp_path / "e")
+    assert read_efficiencies(paths["json"]) == results
+    data = json.loads(paths["json"].read_text())
+    data["signals"][0].pop("total")
+    paths["json"].write_text(json.dumps(data))
+    with pytest.raises(L1TInputError, match="total"):
+        read_efficiencies(paths["json"])
 
 
 def test_check_and_firmware_report_round_trip(tmp_path):

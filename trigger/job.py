@@ -110,7 +110,8 @@ def run(job: RateJob, paths: list[Path], scheduler: str | None = None,
         kind, _ = input_kind(p)
         if kind == "signal":
             raise L1TInputError(p, "a signal sample cannot give a rate: rates need zero-bias "
-                                "(minbias) crossings, optionally with weighted qcd", "sample")
+                                "(minbias) crossings, optionally with weighted qcd; give a "
+                                "signal to --signal for its efficiency", "sample")
         kinds.append(kind)
     if "zero_bias" not in kinds:
         raise L1TInputError(", ".join(map(str, paths)), "no zero-bias input: a weighted qcd "

@@ -14,3 +14,7 @@ class L1TInputError(ValueError):
         self.problem = problem
         where = f"{self.source}" + (f" [{field}]" if field else "")
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        # the three arguments, so that the error crosses process boundaries (worker pools, dask)
+        return type(self), (self.source, self.problem, self.field)

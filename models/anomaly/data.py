@@ -70,3 +70,9 @@ def background(data_dir: str | Path, n_events: int | None = None, seed: int = 1,
 def signal(data_dir: str | Path, sample: str) -> np.ndarray:
     """Words ``(N, 57)`` of a signal production."""
     return event_words(_read(Path(data_dir), sample))
+
+
+def signal_files(paths: list[Path]) -> np.ndarray:
+    """Words ``(N, 57)`` of any signal's files (a user's production: a command file, HepMC
+    events), without selection."""
+    return event_words(read_inputs(paths))

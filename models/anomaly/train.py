@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -166,14 +167,18 @@ def held_out_background(model: AnomalyModel, source: str | Path,
     return test
 
 
-def evaluate_saved(model_dir: str | Path, data_dir: str | Path | None = None
+def evaluate_saved(model_dir: str | Path, data_dir: str | Path | None = None,
+                   signals: Mapping[str, list[Path]] | None = None
                    ) -> tuple[AnomalyModel, list[dict], int]:
     """A saved model, its efficiency rows (:func:`evaluate`) on its own held-out background and
-    on every signal production of the data directory (default: the one it was trained on), and
-    the number of background test crossings."""
+    on every signal production of the data directory (default: the one it was trained on) and
+    of ``signals`` (name → files, e.g. :func:`l1t.datasets.inputs.named_inputs`), and the
+    number of background test crossings."""
     model = AnomalyModel.load(model_dir)
     test = held_out_background(model, model_dir, data_dir)
     data = Path(data_dir) if data_dir is not None else Path(model.meta["training"]["data"])
-    signals = {n: model.scores(anomaly_data.signal(data, n)) for n in anomaly_data.SIGNALS
-               if (data / n).exists()}
-    return model, evaluate(model.scores(test), signals), len(test)
+    scores = {n: model.scores(anomaly_data.signal(data, n)) for n in anomaly_data.SIGNALS
+              if (data / n).exists()}
+    for name, files in (signals or {}).items():
+        scores[name] = model.scores(anomaly_data.signal_files(files))
+    return model, evaluate(model.scores(test), scores), len(test)
