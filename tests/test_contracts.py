@@ -25,11 +25,12 @@ from l1t.trigger.rates import summarize
 from l1t.trigger.report import RATES_CONTRACT, read_rates, write_rates
 from l1t.trigger.stream.report import STREAM_CONTRACT
 from l1t.validation.firmware_check import CHECK_CONTRACT, firmware_check, read_check
+from l1t.validation.profile import PROFILE_CONTRACT
 from l1t.validation.validate import VALIDATE_CONTRACT
 
 CONTRACTS = [MANIFEST_CONTRACT, MODEL_CONTRACT, FIRMWARE_CONTRACT, RATES_CONTRACT,
              STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT, MUON_MODEL_CONTRACT,
-             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT]
+             PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT, PROFILE_CONTRACT]
 
 
 def test_every_contract_has_its_own_format():
