@@ -383,6 +383,13 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from l1t.validation.report import report_text, write_report
+
+    print(report_text(write_report(args.run_dir, args.out)))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from l1t.demo import run_demo
 
@@ -690,6 +697,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output directory (profile.json, table, PNGs)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_profile)
+
+    s = sub.add_parser("report", help="one self-contained HTML page of a run's outputs")
+    s.add_argument("run_dir", help="the run directory (e.g. demo-out)")
+    s.add_argument("--out", required=True, help="the HTML file to write")
+    s.set_defaults(func=cmd_report, out_kind="file")
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
