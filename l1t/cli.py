@@ -390,6 +390,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from l1t.datasets.export import export
+
+    result = export(args.run_dir, args.format, args.out, samples=args.samples)
+    print(result.text())
+    print(f"-> {Path(args.out) / 'datasheet.json'}, {Path(args.out) / 'DATASHEET.md'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from l1t.demo import run_demo
 
@@ -702,6 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir", help="the run directory (e.g. demo-out)")
     s.add_argument("--out", required=True, help="the HTML file to write")
     s.set_defaults(func=cmd_report, out_kind="file")
+
+    s = sub.add_parser("export", help="a benchmark-ready dataset (ADC2021 h5, parquet, ROOT) "
+                       "of a run's productions, with its datasheet")
+    from l1t.datasets.export import EXPORT_FORMATS
+
+    s.add_argument("run_dir", help="a run directory (its productions) or one production")
+    s.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
+    s.add_argument("--samples", nargs="+", default=None, help="only these samples")
+    s.add_argument("--out", required=True, help="output directory (files, datasheet)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")
