@@ -613,7 +613,8 @@ def profile_table_text(p: Profile | dict) -> str:
     for m in d["models"]:
         for b in m["backends"]:
             if b["status"] != "ok":
-                lines.append(f"{m['name']:26s} {b['backend']:15s} missing: {b['reason']}")
+                reason = b["reason"] if len(b["reason"]) <= 100 else b["reason"][:99] + "…"
+                lines.append(f"{m['name']:26s} {b['backend']:15s} missing: {reason}")
                 continue
             one = next((q for q in b["points"] if q["batch"] == 1), None)
             last = next((q for q in b["points"] if q["batch"] == big), None)

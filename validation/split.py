@@ -276,8 +276,9 @@ def plot_split(splits: list[SplitResult | dict]) -> bytes:
         axes[1].set_title("options (green: cheapest within the budget)", fontsize=8)
         fpga_ns = np.array([c["fpga"]["latency_ns"] if c["fpga"] else np.nan for c in cuts])
         cpu_ns = np.array([c["cpu_p50_s"] * 1e9 for c in cuts])
-        axes[2].bar(idx, fpga_ns, color="tab:red", label="FPGA head (RTL cycles)")
-        axes[2].bar(idx, cpu_ns, bottom=np.nan_to_num(fpga_ns), color="tab:orange",
+        axes[2].bar(idx - 0.2, np.where(fpga_ns > 0, fpga_ns, np.nan), 0.4, color="tab:red",
+                    label="FPGA head (RTL cycles)")
+        axes[2].bar(idx + 0.2, np.where(cpu_ns > 0, cpu_ns, np.nan), 0.4, color="tab:orange",
                     label=f"CPU rest ({d.get('cpu_backend')}, batch 1)")
         axes[2].set_yscale("log")
         axes[2].set_xticks(idx, labels, rotation=60, fontsize=6, ha="right")
