@@ -84,14 +84,18 @@ def small_qkeras_model(name: str = "small"):
 def tiny_vae(out_dir, seed: int = 3):
     """A 57 → 16 → 8 → (4, 4) QAT (6-bit) VAE anomaly model trained for two epochs on random
     integer words (what profiling, splitting and reports need: a real saved model of the kind)."""
+    from l1t.models.anomaly.evaluation import evaluate
     from l1t.models.anomaly.vae import VAEConfig, train
 
     rng = np.random.default_rng(seed)
-    words = rng.integers(0, 200, (300, 57))
-    words[:, 1::3] = rng.integers(-100, 100, (300, 19))
-    model, _ = train(words, VAEConfig(hidden=(16, 8), latent=4, epochs=2, batch_size=64,
-                                      seed=seed, bits=6))
-    model.save(out_dir, extra={"evaluation": []})
+    words = rng.integers(0, 200, (500, 57))
+    words[:, 1::3] = rng.integers(-100, 100, (500, 19))
+    model, _ = train(words[:300], VAEConfig(hidden=(16, 8), latent=4, epochs=2, batch_size=64,
+                                            seed=seed, bits=6))
+    harder = words[300:].copy()
+    harder[:, ::3] *= 3                                 # an "anomaly": every pT three times
+    rows = evaluate(model.scores(words[300:]), {"harder": model.scores(harder)})
+    model.save(out_dir, extra={"evaluation": rows})
     return out_dir
 
 

@@ -39,6 +39,7 @@ def test_one_section_per_kind_of_file_none_empty(page):
     assert "L1_SingleMu22" in secs["rates"] and "L1_SingleMu22" in secs["turn-ons"]
     assert "bit-exact" in secs["firmware"] and "emulator" in secs["firmware"]
     assert "latency budget" in secs["latency"] and "split of vae" in secs["profile"]
+    assert "harder" in secs["anomaly"] and "AUC" in secs["anomaly"] and "<img " in secs["anomaly"]
 
 
 def test_every_image_is_inlined_and_decodes(page):
@@ -46,7 +47,7 @@ def test_every_image_is_inlined_and_decodes(page):
 
     result, html = page
     srcs = re.findall(r'<img src="([^"]+)"', html)
-    assert len(srcs) == result.images >= 12
+    assert len(srcs) == result.images >= 13
     assert not re.search(r'(src|href)="(https?:|file:|//)', html)     # nothing from outside
     for src in srcs:
         head, _, data = src.partition(",")
@@ -135,7 +136,7 @@ def test_the_report_renders_in_headless_chromium(page, tmp_path):
     assert found, proc.stderr[-2000:]
     result = json.loads(found.group(1).replace("&quot;", '"'))
     assert result["sections"] == SECTIONS
-    assert result["images"] >= 12 and result["broken"] == [] and result["empty"] == []
+    assert result["images"] >= 13 and result["broken"] == [] and result["empty"] == []
     # the check itself sees a broken image
     bad = tmp_path / "bad.html"
     bad.write_text(probe.read_text().replace("data:image/png;base64,iVBOR",

@@ -204,14 +204,19 @@ def _anomaly(path: Path, data: dict, run: Path) -> Block | None:
         block.texts.append(efficiency_table(meta["evaluation"], meta.get("default_score", "axo")))
         fig = _fig()
         ax = fig.add_subplot()
+        curves = all("roc" in r for r in rows)     # models trained before the curve was stored
         for r in rows:
             xs = [f for f in FPRS if f"eff_at_{f:g}" in r]
-            ax.plot(xs, [r[f"eff_at_{f:g}"]["efficiency"] for f in xs], "o-",
-                    label=f"{r['signal']} (AUC {r['auc']:.3f})")
+            line, = ax.plot(xs, [r[f"eff_at_{f:g}"]["efficiency"] for f in xs],
+                            "o" if curves else "o-",
+                            label=f"{r['signal']} (AUC {r['auc']:.3f})")
+            if curves:
+                ax.step(r["roc"]["fpr"], r["roc"]["tpr"], where="post", color=line.get_color())
         ax.set_xscale("log")
         ax.set_xlabel("background false-positive rate")
         ax.set_ylabel("signal efficiency")
-        ax.set_title("ROC at the working points (held-out background)", fontsize=9)
+        ax.set_title("ROC (held-out background; points: the working points)" if curves else
+                     "ROC at the working points (held-out background)", fontsize=9)
         ax.legend(fontsize=7)
         block.images.append(Image("signal efficiency vs background FPR", _fig_uri(fig)))
     return block
