@@ -110,16 +110,20 @@ def test_hls4ml_c_simulation_of_the_smallest_reference_mlp(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["m", "l"])
-def test_bigger_reference_mlps_on_hls4ml_and_simulated_rtl(tmp_path, size):
+@pytest.mark.parametrize("size,simulate", [("s", True), ("m", False), ("l", False)])
+def test_reference_mlps_on_hls4ml_and_rtl(tmp_path, size, simulate):
+    """The bigger sizes' C simulation and RTL figures; the smallest also built and simulated in
+    Verilator (minutes of compilation)."""
     from l1t.validation.profile import RTLRunner, profile_target, targets
 
     (t,) = targets((), ("mlp",), (size,))
-    m = profile_target(t, [RUNNERS["hls4ml-csim"](), RTLRunner(simulate=True)], {}, tmp_path,
-                       [1, 256], budget_s=0.05, layer_batch=64)
+    m = profile_target(t, [RUNNERS["hls4ml-csim"](), RTLRunner(simulate=simulate)], {},
+                       tmp_path, [1, 256], budget_s=0.05, layer_batch=64)
     rtl = m.backend("rtl")
-    assert rtl.status == "ok" and rtl.hardware["simulated"]
-    assert [p.batch for p in rtl.simulation] == [1, 256]
+    assert rtl.status == "ok" and rtl.hardware["simulated"] == simulate
+    assert rtl.hardware["latency_cycles"] > 0 and rtl.hardware["resources"]["LUT"] > 0
+    if simulate:
+        assert [p.batch for p in rtl.simulation] == [1, 256]
     assert m.backend("hls4ml-csim").status == "ok"
 
 
