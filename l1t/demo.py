@@ -18,6 +18,10 @@
 7. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly, muon pT
    and LAr stages taking latency/II/clock from the RTL firmware reports: accept rates,
    deadtime, and the latency budget table.
+8. The profile of both nets and of the smallest reference MLP, 1-D CNN and MLP-Mixer on every
+   backend here (latency per call vs batch size, FPGA figures from RTL), and where to split each
+   net between the FPGA and a CPU for a 16 Gb/s link.
+9. The report: one HTML page of everything above, its path printed last.
 """
 from __future__ import annotations
 
@@ -42,6 +46,9 @@ from l1t.trigger.rates import summarize
 from l1t.validation.firmware_check import check_table_text, firmware_check
 from l1t.validation.lar_performance import lar_performance
 from l1t.validation.lar_performance import table_text as lar_table_text
+from l1t.validation.profile import profile, profile_table_text
+from l1t.validation.report import report_text, write_report
+from l1t.validation.split import split_table_text
 from l1t.trigger.report import rate_table_text, write_rates
 from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
@@ -56,6 +63,7 @@ DEMO_MUON_THRESHOLD = 22.0    #: GeV, the single-muon seed of the menus
 #: the demo's LAr net: streams of 128 channels x 2000 crossings (about a minute of training)
 DEMO_LAR_DATA = LArData(channels=128, crossings=2000)
 DEMO_LAR_CHANNELS = 32        #: channels (one orbit each) of the demo's LAr comparison
+DEMO_PROFILE_BUDGET = 0.2     #: s of calls per (model, backend, batch size)
 #: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
 DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
                      "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
@@ -149,6 +157,20 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     echo("")
     echo(latency_table_text(stream))
     result["stream"] = stream
+
+    prof = profile([out / "vae", out / "muon-pt", out / "lar-rnn"], out / "profile", sizes=("s",),
+                   budget_s=DEMO_PROFILE_BUDGET, progress=progress)
+    echo(f"\n== profile of the nets and the smallest reference nets on every backend here "
+         f"-> {prof.paths['json']}")
+    echo(profile_table_text(prof))
+    for s in prof.splits:
+        echo("")
+        echo(split_table_text(s))
+    result["profile"] = prof
+
+    report = write_report(out, out / "report.html")
+    echo(f"\n== {report_text(report)}")
+    result["report"] = report.path
     return result
 
 
