@@ -45,6 +45,7 @@ def make_events(n: int, seed: int = 0, gen: bool = True) -> ak.Array:
         "process": rng.choice([101, 102, 201], n), "sigma_mb": np.full(n, 78.9),
         "weight": rng.uniform(0.5, 2.0, n), "pthat": rng.uniform(0, 50, n),
         "pthat_max": rng.uniform(50, 100, n), "mu": np.full(n, 200.0), "n_interactions": rng.poisson(200, n),
+        "gen_vz": rng.normal(0.0, 5.0, n),
     }
     out = {k: np.asarray(v).astype(EVENT_FIELDS[k]) for k, v in out.items()}
     specs = {**COLLECTIONS, **(GEN_COLLECTIONS if gen else {})}
