@@ -25,6 +25,7 @@ EVENT_FIELDS: dict[str, str] = {
     "weight": "float64",     # generator event weight (1 for unweighted samples)
     "pthat": "float64",      # pT-hat of the hard interaction, GeV
     "pthat_max": "float64",  # largest pT-hat of all interactions in the crossing, GeV
+    "pu_pthat_max": "float64",  # largest pT-hat of the crossing's other (pileup) interactions
     "mu": "float32",         # mean pileup of the crossing
     "n_interactions": "int32",  # inelastic pp interactions in the crossing
     "gen_vz": "float32",     # z of the crossing's first (hard) interaction, cm (0: none)
@@ -89,7 +90,7 @@ ET_TOTAL, HT, MET, MHT, MET_HF = 0, 1, 2, 3, 8
 #: other detectors' files, e.g. CMS's forward calorimeter to |η| = 5.191).
 MAX_ABS_ETA = 5.5
 _NON_NEGATIVE = {"pt", "mass", "hwPt", "sumPt", "hwSumPt", "sigma_mb", "weight", "pthat",
-                 "pthat_max", "mu",
+                 "pthat_max", "pu_pthat_max", "mu",
                  "n_interactions"}
 _PHI_TOLERANCE = 1e-5   # float32 rounding of ±π
 

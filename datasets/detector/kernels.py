@@ -22,26 +22,54 @@ def _dr2(eta1, phi1, eta2, phi2):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def alpha_sums(c_off, c_eta, c_phi, c_dzcut, c_dr2min, c_ptmax, r_off, r_eta, r_phi, r_pt,
-               r_dz, dr2max, same):  # pragma: no cover (compiled)
+def alpha_sums(c_off, c_eta, c_phi, c_region, r_off, r_eta, r_phi, r_pt, r_dz, reg_dz,
+               reg_dr2min, reg_ptmax, dr2max, same):  # pragma: no cover (compiled)
     """PUPPI's local sum Σ min(pT_j, ptMax)² / max(ΔR², ΔR²_min) over references j within
-    ΔR² ≤ ``dr2max`` of each candidate and with |Δz_j| ≤ the candidate's ``c_dzcut``.
-    ``same``: the references are the candidates themselves (a candidate skips itself)."""
+    ΔR² ≤ ``dr2max`` of each candidate and with |Δz_j| ≤ the ΔZ of the candidate's region
+    (``reg_*``: per region). ``same``: the references are the candidates themselves (a
+    candidate skips itself)."""
     out = np.zeros(c_eta.shape[0])
     for e in range(c_off.shape[0] - 1):
         for i in range(c_off[e], c_off[e + 1]):
+            r = c_region[i]
+            dzcut, dr2min, ptmax = reg_dz[r], reg_dr2min[r], reg_ptmax[r]
             s = 0.0
             for j in range(r_off[e], r_off[e + 1]):
                 if same and j == i:
                     continue
-                if abs(r_dz[j]) > c_dzcut[i]:
+                if abs(r_dz[j]) > dzcut:
                     continue
                 dr2 = _dr2(c_eta[i], c_phi[i], r_eta[j], r_phi[j])
                 if dr2 > dr2max:
                     continue
-                p = min(r_pt[j], c_ptmax[i])
-                s += p * p / max(dr2, c_dr2min[i])
+                p = min(r_pt[j], ptmax)
+                s += p * p / max(dr2, dr2min)
             out[i] = s
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def linpuppi_weights(sums, pt, photon, region, alpha_slope, alpha_zero, alpha_crop, pt_slope,
+                     pt_slope_ph, pt_zero, pt_zero_ph, prior, prior_ph,
+                     pt_cut):  # pragma: no cover (compiled)
+    """LinearizedPuppi weight of each neutral from its local sum (``reg``-indexed parameters):
+    x = clip(αslope (ln sum − α0), ±crop) + ptslope (pT − pT0) − prior, w = 1 / (1 + e⁻ˣ);
+    0 where w pT is below the region's ptCut."""
+    out = np.zeros(pt.shape[0])
+    for i in range(pt.shape[0]):
+        r = region[i]
+        if sums[i] > 0:
+            xa = alpha_slope[r] * (np.log(sums[i]) - alpha_zero[r])
+            xa = min(max(xa, -alpha_crop[r]), alpha_crop[r])
+        else:
+            xa = -alpha_crop[r]
+        if photon[i]:
+            x = xa + pt_slope_ph[r] * (pt[i] - pt_zero_ph[r]) - prior_ph[r]
+        else:
+            x = xa + pt_slope[r] * (pt[i] - pt_zero[r]) - prior[r]
+        w = 1.0 / (1.0 + np.exp(-x))
+        if w * pt[i] >= pt_cut[r]:
+            out[i] = w
     return out
 
 

@@ -58,21 +58,26 @@ def _forward_tile_rows(t: int) -> np.ndarray:
 
 
 def tiles(em_hw: np.ndarray, had_hw: np.ndarray, cfg: DetectorConfig):
-    """Per tile ``(N, N_ETA/t, N_PHI/t)``: total ET, EM ET (GeV) and the ET-weighted η and φ."""
-    t, lsb = cfg.pf_tile, cfg.tower_lsb
-    n = len(em_hw)
-    ne, npf = N_ETA // t, N_PHI // t
-    total = (em_hw + had_hw).astype(np.float32)
-    by_row = total.reshape(n, ne, t, npf, t).sum(axis=4)          # (N, ne, t, npf)
-    by_col = total.reshape(n, ne, t, npf, t).sum(axis=2)          # (N, ne, npf, t)
-    et = by_row.sum(axis=2)
-    em = em_hw.reshape(n, ne, t, npf, t).sum(axis=(2, 4)) * lsb
-    eta_c = ETA_CENTERS.reshape(ne, t).astype(np.float32)
-    phi_c = PHI_CENTERS.reshape(npf, t).astype(np.float32)
-    safe = np.maximum(et, 1e-9)
-    eta = np.einsum("naib,ai->nab", by_row, eta_c) / safe
-    phi = np.einsum("nabi,bi->nab", by_col, phi_c) / safe   # tiles never straddle φ = ±π
-    return et * lsb, em, eta, phi
+    """Per tile ``(N, N_ETA/t, N_PHI/t)``: total ET, EM ET (GeV) and the ET-weighted η and φ.
+
+    Sums of strided views (one per position inside the tile) rather than reductions over short
+    axes: numpy adds whole planes at a time."""
+    t, lsb = cfg.pf_tile, np.float32(cfg.tower_lsb)
+
+    def fold(x, axis):                       # sum of the t positions along an axis
+        return sum(x[(slice(None),) * axis + (slice(k, None, t),)] for k in range(t))
+
+    total = em_hw + had_hw
+    cols = [total[:, :, k::t] for k in range(t)]                   # (N, N_ETA, N_PHI/t) each
+    col_et = sum(cols)
+    phi_c = PHI_CENTERS.reshape(-1, t).astype(np.float32)          # (N_PHI/t, t)
+    col_phi = sum(c * phi_c[:, k] for k, c in enumerate(cols))
+    eta_c = ETA_CENTERS.reshape(-1, t).astype(np.float32)          # (N_ETA/t, t)
+    et = fold(col_et, 1).astype(np.float32)
+    eta = sum(col_et[:, k::t] * eta_c[:, k][None, :, None] for k in range(t))
+    safe = np.maximum(et, np.float32(1e-9))
+    em = fold(fold(em_hw, 2), 1).astype(np.float32) * lsb
+    return et * lsb, em, eta / safe, fold(col_phi, 1) / safe   # tiles never straddle φ = ±π
 
 
 def build(tracks: L1Tracks, em_hw: np.ndarray, had_hw: np.ndarray, mu_cross: np.ndarray,
@@ -118,15 +123,17 @@ def build(tracks: L1Tracks, em_hw: np.ndarray, had_hw: np.ndarray, mu_cross: np.
     nc, ni, nj = np.nonzero(neutral)
     photon = em[nc, ni, nj] >= 0.5 * et[nc, ni, nj]
     # the forward calorimeter: its towers (0.17 x 0.17) are the clusters
-    fwd_et = np.where(FORWARD_ROWS[None, :, None], (em_hw + had_hw) * cfg.tower_lsb, 0.0)
-    fc, fi, fj = np.nonzero(fwd_et >= cfg.pf_hf_min_pt)
+    rows = np.flatnonzero(FORWARD_ROWS)
+    fwd_et = (em_hw[:, rows] + had_hw[:, rows]) * cfg.tower_lsb
+    fc, fr, fj = np.nonzero(fwd_et >= cfg.pf_hf_min_pt)
+    fi = rows[fr]
 
     idx = np.flatnonzero(charged)
     n_ne = len(nc) + len(fc)
     cand = PFCandidates(
         crossing=np.concatenate([tracks.crossing[idx], nc, fc]).astype(np.int64),
         pt=np.concatenate([tracks.pt[idx].astype(np.float64), resid[nc, ni, nj],
-                           fwd_et[fc, fi, fj]]),
+                           fwd_et[fc, fr, fj]]),
         eta=np.concatenate([tracks.eta[idx].astype(np.float64), t_eta[nc, ni, nj],
                             ETA_CENTERS[fi]]),
         phi=np.concatenate([tracks.phi[idx].astype(np.float64), t_phi[nc, ni, nj],

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DetectorConfig
-from .kernels import alpha_sums
+from .kernels import alpha_sums, linpuppi_weights
 from .pf import PHOTON, PFCandidates
 from .tracks import L1Tracks, offsets_of
 from .vertex import Vertices, usable
@@ -63,44 +63,37 @@ def region_of(eta: np.ndarray) -> np.ndarray:
 def weights(cand: PFCandidates, tracks: L1Tracks, vertices: Vertices, n_cross: int,
             cfg: DetectorConfig) -> np.ndarray:
     """PUPPI weight of each candidate in [0, 1] (0: removed), ``(len(cand),)``."""
+    t = _TABLE
     w = np.zeros(len(cand.pt))
     reg = region_of(cand.eta)
-    p = {k: v[reg] for k, v in _TABLE.items()}
-    dz = cand.z0 - vertices.z0[cand.crossing]
     ch = cand.charged
-    w[ch] = (np.abs(dz[ch]) <= p["dz"][ch]).astype(np.float64)
+    dz = cand.z0[ch] - vertices.z0[cand.crossing[ch]]
+    w[ch] = (np.abs(dz) <= t["dz"][reg[ch]]).astype(np.float64)
 
-    neu = ~ch
-    ne = np.flatnonzero(neu)
-    with_tracks = p["tracks"][ne] > 0
+    ne = np.flatnonzero(~ch)
+    r = reg[ne]
+    eta, phi, pt, cross = cand.eta[ne], cand.phi[ne], cand.pt[ne], cand.crossing[ne]
+    central = t["tracks"][r] > 0
+    f = ~central
     s = np.zeros(len(ne))
     dr2max = cfg.puppi_dr ** 2
-    # central neutrals: the vertex tracks around them
-    c = ne[with_tracks]
-    ok = usable(tracks, cfg)
+    region_cols = (t["dz"], t["dr_min"] ** 2, t["pt_max"])
+    # central neutrals: the vertex tracks around them (only tracks that can pass some region's
+    # Δz cut enter the pair loop)
     t_dz = (tracks.z0 - vertices.z0[tracks.crossing]).astype(np.float64)
-    t_dz = np.where(ok, t_dz, np.inf)           # unusable tracks never pass the Δz cut
-    s[with_tracks] = alpha_sums(
-        offsets_of(cand.crossing[c], n_cross), cand.eta[c], cand.phi[c], p["dz"][c],
-        p["dr_min"][c] ** 2, p["pt_max"][c], offsets_of(tracks.crossing, n_cross),
-        tracks.eta.astype(np.float64), tracks.phi.astype(np.float64),
-        tracks.pt.astype(np.float64), t_dz, dr2max, False)
-    # forward neutrals: the other forward neutrals around them
-    f = ne[~with_tracks]
-    off_f = offsets_of(cand.crossing[f], n_cross)
-    s[~with_tracks] = alpha_sums(
-        off_f, cand.eta[f], cand.phi[f], np.full(len(f), np.inf), p["dr_min"][f] ** 2,
-        p["pt_max"][f], off_f, cand.eta[f], cand.phi[f], cand.pt[f], np.zeros(len(f)),
-        dr2max, True)
-
-    q = {k: v[ne] for k, v in p.items()}
-    photon = cand.kind[ne] == PHOTON
-    with np.errstate(divide="ignore"):
-        alpha = np.where(s > 0, np.log(np.maximum(s, 1e-300)), -np.inf)
-    x_a = np.clip(q["alpha_slope"] * (alpha - q["alpha_zero"]), -q["alpha_crop"], q["alpha_crop"])
-    x_pt = np.where(photon, q["pt_slope_photon"], q["pt_slope"]) * \
-        (cand.pt[ne] - np.where(photon, q["pt_zero_photon"], q["pt_zero"]))
-    x = x_a + x_pt - np.where(photon, q["prior_photon"], q["prior"])
-    wn = 1.0 / (1.0 + np.exp(-x))
-    w[ne] = np.where(wn * cand.pt[ne] >= q["pt_cut"], wn, 0.0)
+    near = usable(tracks, cfg) & (np.abs(t_dz) <= t["dz"][t["tracks"] > 0].max())
+    s[central] = alpha_sums(
+        offsets_of(cross[central], n_cross), eta[central], phi[central], r[central],
+        offsets_of(tracks.crossing[near], n_cross), tracks.eta[near].astype(np.float64),
+        tracks.phi[near].astype(np.float64), tracks.pt[near].astype(np.float64), t_dz[near],
+        *region_cols, dr2max, False)
+    # forward neutrals: the other forward neutrals around them (no Δz: every reference passes)
+    off_f = offsets_of(cross[f], n_cross)
+    no_dz = (np.full(len(REGIONS), np.inf), *region_cols[1:])
+    s[f] = alpha_sums(off_f, eta[f], phi[f], r[f], off_f, eta[f], phi[f], pt[f],
+                      np.zeros(int(f.sum())), *no_dz, dr2max, True)
+    w[ne] = linpuppi_weights(s, pt, cand.kind[ne] == PHOTON, r, t["alpha_slope"],
+                             t["alpha_zero"], t["alpha_crop"], t["pt_slope"],
+                             t["pt_slope_photon"], t["pt_zero"], t["pt_zero_photon"],
+                             t["prior"], t["prior_photon"], t["pt_cut"])
     return w
