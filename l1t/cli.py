@@ -82,11 +82,14 @@ def cmd_generate(args) -> int:
 
 def cmd_summary(args) -> int:
     from l1t.datasets.inputs import read_inputs
-    from l1t.datasets.summary import format_summary, object_summary
+    from l1t.datasets.summary import format_summary, format_vertex, object_summary, vertex_summary
 
     events = read_inputs(args.inputs, fmt=args.format, mapping=args.mapping)
     print(f"{len(events)} crossings")
     print(format_summary(object_summary(events)))
+    vertex = format_vertex(vertex_summary(events))
+    if vertex:
+        print(vertex)
     return 0
 
 

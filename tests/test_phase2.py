@@ -128,7 +128,7 @@ def test_puppi_weights_charged_pileup_zero_vertex_one(events):
     assert ((w[neutral] >= 0) & (w[neutral] <= 1)).all() and 0 < np.mean(w[neutral] > 0) < 0.5
 
 
-def test_puppi_met_of_pileup_far_below_calorimeter_met(events):
+def test_puppi_met_of_pileup_far_below_calorimeter_met(events, tmp_path):
     """Zero-bias crossings at μ = 200: PUPPI MET is well below the unmitigated calorimeter MET
     (median below 60% of it), the point of pileup mitigation."""
     digi = events[0]
@@ -150,3 +150,11 @@ def test_puppi_met_of_pileup_far_below_calorimeter_met(events):
             np.testing.assert_array_equal(ak.to_numpy(flat.pt),
                                           ak.to_numpy(flat.hwPt) * hwunits.P2_PT_LSB)
     assert ak.all(ak.num(out["L1PV"]) == 1)
+    # written NanoAOD-style (ROOT) and read back through the NanoAOD mapping, like CMS files
+    from l1t.datasets.formats import read_events, write_events
+
+    ev = ak.zip({"gen_vz": out.pop("gen_vz"), **out}, depth_limit=1)
+    path = write_events(ev, tmp_path / "zb.root")
+    back = read_events(path, fmt="nanoaod")
+    for coll in PHASE2_COLLECTIONS:
+        assert ak.to_list(back[coll]) == ak.to_list(out[coll]), coll
