@@ -202,7 +202,7 @@ def _train_vae(args) -> None:
     data = Path(args.data) if args.data else make_default_data(out / "data", pileup=args.pileup,
                                                                progress=not args.quiet)
     cfg = VAEConfig(epochs=args.epochs or VAEConfig.epochs, seed=args.seed, bits=args.bits,
-                    sparsity=args.sparsity)
+                    sparsity=args.sparsity, inputs=args.inputs)
     model, meta = train_vae(data, out, cfg, n_events=args.events)
     print(training_text(model, meta))
     print(f"-> {out}")
@@ -518,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
     s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
+    s.add_argument("--inputs", choices=["calo", "phase2"], default="calo",
+                   help="vae: the 57 inputs from the calorimeter and standalone-muon objects "
+                   "(default) or from the Phase-2 ones (PUPPI MET, TkElectron, TkMuon, PUPPI jets)")
     s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--quiet", action="store_true")
     _add_no_verify(s)

@@ -150,10 +150,17 @@ def test_puppi_met_of_pileup_far_below_calorimeter_met(events, tmp_path):
             np.testing.assert_array_equal(ak.to_numpy(flat.pt),
                                           ak.to_numpy(flat.hwPt) * hwunits.P2_PT_LSB)
     assert ak.all(ak.num(out["L1PV"]) == 1)
+    ev = ak.zip({"gen_vz": out.pop("gen_vz"), **out}, depth_limit=1)
+    # the ADC-style 57 inputs from the Phase-2 objects: slot 0 is the PUPPI MET
+    from l1t.datasets.adc import to_adc_features
+
+    x = to_adc_features(ev, "phase2")
+    assert x.shape == (150, 57)
+    np.testing.assert_allclose(x[:, 0], p_met.astype(np.float32))
+    assert not np.array_equal(x, to_adc_features(ev, "calo"))
     # written NanoAOD-style (ROOT) and read back through the NanoAOD mapping, like CMS files
     from l1t.datasets.formats import read_events, write_events
 
-    ev = ak.zip({"gen_vz": out.pop("gen_vz"), **out}, depth_limit=1)
     path = write_events(ev, tmp_path / "zb.root")
     back = read_events(path, fmt="nanoaod")
     for coll in PHASE2_COLLECTIONS:
