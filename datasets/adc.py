@@ -43,17 +43,34 @@ def _block(coll: ak.Array, n_slots: int, code: int, min_pt: float, max_eta: floa
     return np.stack([col(padded.pt), col(padded.eta), col(padded.phi), typ], axis=-1)
 
 
+#: Where the 57 inputs come from: the calorimeter and standalone-muon objects, or the Phase-2
+#: objects (PUPPI MET, TkElectron, TkMuon, PUPPI jets): (MET collection, electrons, muons, jets).
+OBJECT_SOURCES = {"calo": ("L1EtSum", "L1EG", "L1Mu", "L1Jet"),
+                  "phase2": ("L1PuppiSum", "L1TkEle", "L1TkMu", "L1PuppiJet")}
+
+
 def to_adc_particles(events: ak.Array, e_min_pt: float = 3.0, e_max_eta: float = 3.0,
                      mu_min_pt: float = 3.0, mu_max_eta: float = 2.1,
-                     jet_min_pt: float = 15.0, jet_max_eta: float = 4.0) -> np.ndarray:
+                     jet_min_pt: float = 15.0, jet_max_eta: float = 4.0,
+                     objects: str = "calo") -> np.ndarray:
     """Schema events → ADC2021 ``Particles`` array, shape (N, 19, 4), float32.
 
-    MET: the first ``L1EtSum`` with ``etSumType == 2``. Electrons: ``L1EG`` with ``isEle``; if no
-    object in ``events`` has ``isEle`` (NanoAOD input), all ``L1EG``. Objects pass
-    ``pt > min_pt`` (GeV) and ``|eta| < max_eta``; only bx == 0 objects are used.
+    ``objects`` (:data:`OBJECT_SOURCES`): ``calo`` — MET the first ``L1EtSum`` with
+    ``etSumType == 2``, electrons ``L1EG`` with ``isEle`` (if no object in ``events`` has
+    ``isEle``, NanoAOD input: all ``L1EG``), muons ``L1Mu``, jets ``L1Jet``; ``phase2`` — the PUPPI
+    MET, ``L1TkEle``, ``L1TkMu``, ``L1PuppiJet``. Objects pass ``pt > min_pt`` (GeV) and
+    ``|eta| < max_eta``; only bx == 0 objects are used.
     """
+    if objects not in OBJECT_SOURCES:
+        raise L1TInputError("inputs", f"unknown object source {objects!r}; known: "
+                            f"{', '.join(OBJECT_SOURCES)}", "objects")
+    met_coll, ele_coll, mu_coll, jet_coll = OBJECT_SOURCES[objects]
+    missing = [c for c in OBJECT_SOURCES[objects] if c not in ak.fields(events)]
+    if missing:
+        raise L1TInputError("events", f"the {objects} inputs need {', '.join(missing)}, which "
+                            "the events lack", missing[0])
     n = len(events)
-    met = _bx0(events.L1EtSum)
+    met = _bx0(events[met_coll])
     met = ak.firsts(met[met.etSumType == MET], axis=1)
     has_met = ~ak.to_numpy(ak.is_none(met))
     met_block = np.zeros((n, 1, 4), np.float32)
@@ -61,20 +78,21 @@ def to_adc_particles(events: ak.Array, e_min_pt: float = 3.0, e_max_eta: float =
     met_block[:, 0, 2] = ak.to_numpy(ak.fill_none(met.phi, 0.0))
     met_block[:, 0, 3] = np.where(has_met, TYPE_MET, EMPTY)
 
-    eg = _bx0(events.L1EG)
-    if ak.any(eg.isEle):
+    eg = _bx0(events[ele_coll])
+    if "isEle" in ak.fields(eg) and ak.any(eg.isEle):
         eg = eg[eg.isEle]
     return np.concatenate([
         met_block,
         _block(eg, 4, TYPE_ELECTRON, e_min_pt, e_max_eta),
-        _block(_bx0(events.L1Mu), 4, TYPE_MUON, mu_min_pt, mu_max_eta),
-        _block(_bx0(events.L1Jet), 10, TYPE_JET, jet_min_pt, jet_max_eta),
+        _block(_bx0(events[mu_coll]), 4, TYPE_MUON, mu_min_pt, mu_max_eta),
+        _block(_bx0(events[jet_coll]), 10, TYPE_JET, jet_min_pt, jet_max_eta),
     ], axis=1)
 
 
-def to_adc_features(events: ak.Array, **cuts: float) -> np.ndarray:
-    """The 57 ADC2021 inputs, shape (N, 57) float32: (pT, η, φ) of the 19 objects in slot order."""
-    particles = to_adc_particles(events, **cuts)
+def to_adc_features(events: ak.Array, objects: str = "calo", **cuts: float) -> np.ndarray:
+    """The 57 ADC2021 inputs, shape (N, 57) float32: (pT, η, φ) of the 19 objects in slot order,
+    from the ``objects`` of :data:`OBJECT_SOURCES`."""
+    particles = to_adc_particles(events, objects=objects, **cuts)
     return particles[:, :, :3].reshape(len(particles), 3 * N_OBJECTS)
 
 

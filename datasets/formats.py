@@ -35,7 +35,8 @@ import numpy as np
 from . import hwunits
 from l1t.core.errors import L1TInputError
 from l1t.core.files import atomic_write
-from .schema import COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, MUON_FEATURES, validate
+from .schema import (COLLECTIONS, EVENT_FIELDS, GEN_COLLECTIONS, MUON_FEATURES,
+                     PHASE2_COLLECTIONS, validate)
 
 PathLike = str | os.PathLike
 
@@ -46,7 +47,9 @@ METADATA_KEY = "l1t"                #: parquet key-value metadata key / h5 attri
 ROW_GROUP_SIZE = 10_000  #: rows per parquet row group / ROOT basket: reads of a step stay small
 DEFAULT_MAPPING = Path(__file__).with_name("nanoaod_mapping.yaml")
 
-_ALL_COLLECTIONS = {**COLLECTIONS, **GEN_COLLECTIONS}
+_ALL_COLLECTIONS = {**COLLECTIONS, **PHASE2_COLLECTIONS, **GEN_COLLECTIONS}
+#: Collections a file may lack (the collection is then left out).
+_OPTIONAL = {*PHASE2_COLLECTIONS, *GEN_COLLECTIONS}
 _EVENT_DEFAULTS = {"seed": -1, "weight": 1.0}  # others 0; event = entry index
 _MAGIC = {b"PAR1": "parquet", b"root": "root", b"\x89HDF\r\n\x1a\n": "adc-h5"}
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".root": "root", ".h5": "adc-h5",
@@ -66,6 +69,12 @@ def _charge_from_pdgid(pdgid: np.ndarray) -> np.ndarray:
     return np.where(keys[idx] == a, vals[idx] * np.sign(pdgid).astype(np.int32), 0).astype(np.int32)
 
 
+#: Phase-2 words and the value each is derived from (``datasets/hwunits.py``).
+_P2_WORDS = {"hwPt": ("pt", hwunits.p2_hw_pt), "hwEta": ("eta", hwunits.p2_hw_angle),
+             "hwPhi": ("phi", hwunits.p2_hw_angle), "hwZ0": ("z0", hwunits.p2_hw_z0),
+             "hwSumPt": ("sumPt", hwunits.p2_hw_pt)}
+
+
 def _derive(coll: str, name: str, flat: Mapping[str, np.ndarray], size: int) -> np.ndarray | None:
     """Value of a field a file lacks, from the fields it has (None: not derivable)."""
     mu = coll == "L1Mu"
@@ -79,6 +88,13 @@ def _derive(coll: str, name: str, flat: Mapping[str, np.ndarray], size: int) -> 
         if name in ("iso", "isEle", "bx") or (mu and name in MUON_FEATURES):
             # track-finder features of files from elsewhere: 0, and tfMode 0 says "none"
             return np.zeros(size, COLLECTIONS[coll][name])
+    if coll in PHASE2_COLLECTIONS:
+        if name in _P2_WORDS:
+            src, word = _P2_WORDS[name]
+            return word(flat[src]) if src in flat else None
+        if name in ("bx", "hwIso", "hwQual", "iso"):
+            # isolation and quality of files from elsewhere: 0 (an iso leg does not fire)
+            return np.zeros(size, PHASE2_COLLECTIONS[coll][name])
     if coll == "GenPart" and name == "charge" and "pdgId" in flat:
         return _charge_from_pdgid(flat["pdgId"])
     return None
@@ -495,8 +511,8 @@ class _RootReader(_Reader):
             dummy = dict.fromkeys(chosen, np.zeros(0))
             missing = [f for f, b in chosen.items()
                        if b is None and _derive(coll, f, dummy, 0) is None]
-            if missing and coll in GEN_COLLECTIONS:
-                continue  # generator collections are optional
+            if missing and coll in _OPTIONAL:
+                continue  # generator and Phase-2 collections are optional
             if missing:
                 f = missing[0]
                 raise L1TInputError(

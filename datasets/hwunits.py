@@ -60,3 +60,32 @@ def hw_eta_mu(eta):
 def hw_phi_mu(phi):
     """φ (rad, any range) → muon φ word in 0..575 (2π/576 bins)."""
     return _hw_phi(phi, MU_N_PHI)
+
+
+# Phase-2 global-trigger inputs (CMSSW DataFormats/L1Trigger/interface/P2GTCandidate.h and the
+# l1gt scales of L1Trigger/Phase2L1GT: pt ap_ufixed<16,11>, φ ap_fixed<13,13> and η
+# ap_fixed<14,14> in units of π/4096, z0 ap_fixed<10,9> in mm)
+P2_PT_LSB = 1.0 / 32          #: GeV per Phase-2 hwPt count (16 bits)
+P2_PT_BITS = 16
+P2_ANGLE_LSB = np.pi / 4096   #: rad (φ) and η per Phase-2 angle count
+P2_Z0_LSB = 0.05              #: cm per Phase-2 hwZ0 count (10 bits, ±25.6 cm)
+P2_Z0_BITS = 10
+
+
+def p2_hw_pt(pt):
+    """pT (GeV) → Phase-2 hwPt: floor(pt / (1/32 GeV)), saturated at 16 bits."""
+    with np.errstate(invalid="ignore"):
+        return _int32(np.clip(np.floor(pt / P2_PT_LSB), 0, (1 << P2_PT_BITS) - 1))
+
+
+def p2_hw_angle(x):
+    """η or φ (rad, within ±π) → Phase-2 angle word (nearest multiple of π/4096)."""
+    with np.errstate(invalid="ignore"):
+        return _int32(np.rint(x / P2_ANGLE_LSB))
+
+
+def p2_hw_z0(z0):
+    """z0 (cm) → Phase-2 hwZ0 (nearest 0.05 cm), saturated at 10 signed bits."""
+    half = 1 << (P2_Z0_BITS - 1)
+    with np.errstate(invalid="ignore"):
+        return _int32(np.clip(np.rint(z0 / P2_Z0_LSB), -half, half - 1))

@@ -116,14 +116,19 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
                           reconstruct=spec.lar, rng=lar_rng)
     l1 = detector.simulate(digi, members, counts, rng, spec.cfg, weight, em_reco)
     pthat_max = np.zeros(len(counts))
-    np.maximum.at(pthat_max, np.repeat(np.arange(len(counts)), counts), pthats[members])
+    crossing = np.repeat(np.arange(len(counts)), counts)
+    np.maximum.at(pthat_max, crossing, pthats[members])
+    other = np.ones(len(members), bool)         # all but each crossing's first interaction
+    other[(np.cumsum(counts) - counts)[counts > 0]] = False
+    pu_pthat_max = np.zeros(len(counts))
+    np.maximum.at(pu_pthat_max, crossing[other], pthats[members[other]])
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
     n = spec.n_events
     fields = {
         "event": np.arange(spec.first_event, spec.first_event + n, dtype=np.int64),
         "seed": np.full(n, pythia_seed, np.int64),
         "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": weight,
-        "pthat": hard.pthat, "pthat_max": pthat_max, "mu": np.full(n, spec.mu, np.float32),
+        "pthat": hard.pthat, "pthat_max": pthat_max, "pu_pthat_max": pu_pthat_max, "mu": np.full(n, spec.mu, np.float32),
         "n_interactions": counts.astype(np.int32),
         **l1,
         "GenPart": gen,

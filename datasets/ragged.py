@@ -46,6 +46,16 @@ class Ragged:
 
         Returns the gathered columns and, for each gathered element, its group index.
         """
+        columns, group, _ = self._gather(rows, group_counts, False)
+        return columns, group
+
+    def gather_rows(self, rows: np.ndarray, group_counts: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """:meth:`gather`, and for each gathered element also the position in ``rows`` of the row
+        it came from (which interaction of a crossing made it)."""
+        return self._gather(rows, group_counts, True)
+
+    def _gather(self, rows, group_counts, positions: bool):
         rows = np.asarray(rows, np.int64)
         starts = self.offsets[rows]
         lengths = self.offsets[rows + 1] - starts
@@ -55,7 +65,8 @@ class Ragged:
         index = np.arange(total, dtype=np.int64) + np.repeat(starts - out_start, lengths)
         group_of_row = np.repeat(np.arange(len(group_counts)), group_counts)
         group = np.repeat(group_of_row, lengths)
-        return {k: v[index] for k, v in self.columns.items()}, group
+        position = np.repeat(np.arange(len(rows)), lengths) if positions else None
+        return {k: v[index] for k, v in self.columns.items()}, group, position
 
     @staticmethod
     def concatenate(parts: list["Ragged"]) -> "Ragged":

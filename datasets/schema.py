@@ -25,8 +25,10 @@ EVENT_FIELDS: dict[str, str] = {
     "weight": "float64",     # generator event weight (1 for unweighted samples)
     "pthat": "float64",      # pT-hat of the hard interaction, GeV
     "pthat_max": "float64",  # largest pT-hat of all interactions in the crossing, GeV
+    "pu_pthat_max": "float64",  # largest pT-hat of the crossing's other (pileup) interactions
     "mu": "float32",         # mean pileup of the crossing
     "n_interactions": "int32",  # inelastic pp interactions in the crossing
+    "gen_vz": "float32",     # z of the crossing's first (hard) interaction, cm (0: none)
 }
 
 #: L1 object collections, their fields and dtypes (NanoAOD names where NanoAOD has them).
@@ -46,6 +48,31 @@ COLLECTIONS: dict[str, dict[str, str]] = {
                 "hwPhi": "int32", "bx": "int32"},
 }
 
+#: Phase-2 objects of the correlator and the track trigger (optional: files without them, e.g.
+#: CMS Phase-1 ntuples, still read). Units GeV, rad, cm; words on the Phase-2 global-trigger
+#: scales (``datasets/hwunits.py``: pT 1/32 GeV, η and φ π/4096, z0 0.05 cm), so that
+#: ``pt == hwPt / 32`` exactly. ``iso`` is the relative track isolation, ``hwIso`` 1 when it
+#: passes the TkIsoElectron / TkIsoPhoton cut. ``L1PuppiSum`` holds etSumType 0 (Σ pT of the PUPPI
+#: candidates), 1 HT and 3 MHT (PUPPI jets above 30 GeV, |η| < 2.4) and 2 MET; ``L1PV`` one
+#: primary vertex per crossing.
+PHASE2_COLLECTIONS: dict[str, dict[str, str]] = {
+    "L1TkMu": {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
+               "z0": "float32", "hwQual": "int32", "hwPt": "int32", "hwEta": "int32",
+               "hwPhi": "int32", "hwZ0": "int32", "bx": "int32"},
+    "L1TkEle": {"pt": "float32", "eta": "float32", "phi": "float32", "charge": "int32",
+                "z0": "float32", "iso": "float32", "hwIso": "int32", "hwPt": "int32",
+                "hwEta": "int32", "hwPhi": "int32", "hwZ0": "int32", "bx": "int32"},
+    "L1TkEm": {"pt": "float32", "eta": "float32", "phi": "float32", "iso": "float32",
+               "hwIso": "int32", "hwPt": "int32", "hwEta": "int32", "hwPhi": "int32",
+               "bx": "int32"},
+    "L1PuppiJet": {"pt": "float32", "eta": "float32", "phi": "float32", "hwPt": "int32",
+                   "hwEta": "int32", "hwPhi": "int32", "bx": "int32"},
+    "L1PuppiSum": {"pt": "float32", "phi": "float32", "etSumType": "int32", "hwPt": "int32",
+                   "hwPhi": "int32", "bx": "int32"},
+    "L1PV": {"z0": "float32", "sumPt": "float32", "hwZ0": "int32", "hwSumPt": "int32",
+             "bx": "int32"},
+}
+
 #: Generator-level collections kept for efficiencies and responses (hard interaction only).
 GEN_COLLECTIONS: dict[str, dict[str, str]] = {
     "GenPart": {"pt": "float32", "eta": "float32", "phi": "float32", "mass": "float32",
@@ -62,7 +89,8 @@ ET_TOTAL, HT, MET, MHT, MET_HF = 0, 1, 2, 3, 8
 #: calorimeter ends at |η| = 5.0, ``detector/geometry.py``; the margin, an estimate, admits
 #: other detectors' files, e.g. CMS's forward calorimeter to |η| = 5.191).
 MAX_ABS_ETA = 5.5
-_NON_NEGATIVE = {"pt", "mass", "hwPt", "sigma_mb", "weight", "pthat", "pthat_max", "mu",
+_NON_NEGATIVE = {"pt", "mass", "hwPt", "sumPt", "hwSumPt", "sigma_mb", "weight", "pthat",
+                 "pthat_max", "pu_pthat_max", "mu",
                  "n_interactions"}
 _PHI_TOLERANCE = 1e-5   # float32 rounding of ±π
 
@@ -91,6 +119,17 @@ def validate(events: ak.Array, source: object, require_gen: bool = False) -> ak.
                                     f"{coll}.{name}")
             _check_values(ak.flatten(events[coll][name], axis=None), source, f"{coll}.{name}",
                           l1=coll in COLLECTIONS)
+    for coll in PHASE2_COLLECTIONS:
+        if coll in fields:
+            have = set(ak.fields(events[coll]))
+            for name in PHASE2_COLLECTIONS[coll]:
+                if name == "bx" and name not in have:
+                    continue
+                if name not in have:
+                    raise L1TInputError(source, f"missing field; {coll} has {sorted(have)}",
+                                        f"{coll}.{name}")
+                _check_values(ak.flatten(events[coll][name], axis=None), source,
+                              f"{coll}.{name}", l1=True)
     for name in EVENT_FIELDS:
         if name in fields:
             _check_values(events[name], source, name)
@@ -121,7 +160,7 @@ def _check_values(values: ak.Array, source: object, field: str, l1: bool = False
 def empty_events() -> ak.Array:
     """A zero-length event array with the full schema (for empty chunks and tests)."""
     out = {name: np.zeros(0, dtype) for name, dtype in EVENT_FIELDS.items()}
-    for coll, spec in {**COLLECTIONS, **GEN_COLLECTIONS}.items():
+    for coll, spec in {**COLLECTIONS, **PHASE2_COLLECTIONS, **GEN_COLLECTIONS}.items():
         out[coll] = ak.unflatten(
             ak.zip({n: np.zeros(0, d) for n, d in spec.items()}), np.zeros(0, np.int64))
     return ak.zip(out, depth_limit=1)

@@ -87,7 +87,7 @@ class DeployedAnomalyModel:
         from l1t.models.anomaly.inputs import event_words
         from l1t.models.anomaly.vae import scores_from_latent
 
-        raw = list(self.software_latent(event_words(events)))
+        raw = list(self.software_latent(event_words(events, self.model.config.inputs)))
         return Evaluation(scores_from_latent(*raw), raw)
 
     def firmware(self, events) -> Evaluation:
@@ -95,7 +95,7 @@ class DeployedAnomalyModel:
         from l1t.models.anomaly.inputs import event_words
         from l1t.models.anomaly.vae import scores_from_latent
 
-        raw = list(self.latent(event_words(events)))
+        raw = list(self.latent(event_words(events, self.model.config.inputs)))
         return Evaluation(scores_from_latent(*raw), raw)
 
 

@@ -89,11 +89,14 @@ def cmd_generate(args) -> int:
 
 def cmd_summary(args) -> int:
     from l1t.datasets.inputs import read_inputs
-    from l1t.datasets.summary import format_summary, object_summary
+    from l1t.datasets.summary import format_summary, format_vertex, object_summary, vertex_summary
 
     events = read_inputs(args.inputs, fmt=args.format, mapping=args.mapping)
     print(f"{len(events)} crossings")
     print(format_summary(object_summary(events)))
+    vertex = format_vertex(vertex_summary(events))
+    if vertex:
+        print(vertex)
     return 0
 
 
@@ -234,7 +237,7 @@ def _train_vae(args) -> None:
     data = Path(args.data) if args.data else make_default_data(out / "data", pileup=args.pileup,
                                                                progress=not args.quiet)
     cfg = VAEConfig(epochs=args.epochs or VAEConfig.epochs, seed=args.seed, bits=args.bits,
-                    sparsity=args.sparsity)
+                    sparsity=args.sparsity, inputs=args.inputs)
     model, meta = train_vae(data, out, cfg, n_events=args.events)
     print(training_text(model, meta))
     print(f"-> {out}")
@@ -667,6 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--events", type=_positive_int, default=None,
                    help="background crossings in the mix (default: all the data allows)")
     s.add_argument("--pileup", type=_pileup, default=200.0, help="pileup of generated data")
+    s.add_argument("--inputs", choices=["calo", "phase2"], default="calo",
+                   help="vae: the 57 inputs from the calorimeter and standalone-muon objects "
+                   "(default) or from the Phase-2 ones (PUPPI MET, TkElectron, TkMuon, PUPPI jets)")
     s.add_argument("--kind", choices=["rnn", "cnn", "dense"], default="rnn",
                    help="lar: the recurrent net (default), the 1-D CNN or the Dense net")
     s.add_argument("--channels", type=_positive_int, default=256,

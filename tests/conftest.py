@@ -45,8 +45,9 @@ def make_events(n: int, seed: int = 0, gen: bool = True) -> ak.Array:
         "process": rng.choice([101, 102, 201], n), "sigma_mb": np.full(n, 78.9),
         "weight": rng.uniform(0.5, 2.0, n), "pthat": rng.uniform(0, 50, n),
         "pthat_max": rng.uniform(50, 100, n), "mu": np.full(n, 200.0), "n_interactions": rng.poisson(200, n),
+        "gen_vz": rng.normal(0.0, 5.0, n), "pu_pthat_max": rng.uniform(0, 50, n),
     }
-    out = {k: np.asarray(v).astype(EVENT_FIELDS[k]) for k, v in out.items()}
+    out = {k: np.asarray(out[k]).astype(d) for k, d in EVENT_FIELDS.items()}   # schema order
     specs = {**COLLECTIONS, **(GEN_COLLECTIONS if gen else {})}
     for coll, spec in specs.items():
         out[coll] = _collection(rng, coll, spec, n, 8 if coll == "L1Jet" else 4)

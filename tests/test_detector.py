@@ -1,4 +1,6 @@
 """The detector on hand-made particles: windows, single objects, hardware words."""
+from dataclasses import replace
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -46,11 +48,12 @@ def _particles(rows):
     return arr
 
 
-def _simulate(rows, seed=1):
+def _simulate(rows, seed=1, cfg=detector.DEFAULT):
     parts = _particles(rows)
-    digi = detector.digitize(parts)
+    digi = detector.digitize(parts, cfg)
     n = len(rows)
-    return detector.simulate(digi, np.arange(n), np.ones(n, np.int64), np.random.default_rng(seed))
+    return detector.simulate(digi, np.arange(n), np.ones(n, np.int64), np.random.default_rng(seed),
+                             cfg)
 
 
 def test_single_electron_photon_muon_and_jet():
@@ -59,7 +62,7 @@ def test_single_electron_photon_muon_and_jet():
         [(50.0, 0.5, 1.0, 22, 0)],
         [(40.0, -0.3, -2.0, 13, -1)],
         [(30.0, 1.0 + 0.05 * k, 0.5 + 0.04 * (k % 3), 211, 1 - 2 * (k % 2)) for k in range(6)],
-    ])
+    ], cfg=replace(detector.DEFAULT, track_efficiency=1.0))   # the electron's track is found
     eg = out["L1EG"]
     assert ak.num(eg)[0] >= 1 and ak.num(eg)[1] >= 1
     assert eg[0, 0].pt == pytest.approx(50.0, rel=0.1) and bool(eg[0, 0].isEle)

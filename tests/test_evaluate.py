@@ -21,6 +21,7 @@ DEFAULTS = {
     "L1Tau": {"pt": 0.0, "eta": 0.0, "phi": 0.0, "hwIso": 0},
     "L1Jet": {"pt": 0.0, "eta": 0.0, "phi": 0.0},
     "L1EtSum": {"pt": 0.0, "phi": 0.0, "etSumType": 0},
+    "L1TkMu": {"pt": 0.0, "eta": 0.0, "phi": 0.0, "charge": 1, "z0": 0.0, "hwQual": 15},
 }
 HT, MET, MET_HF = SUM_TYPES["HT"], SUM_TYPES["MET"], SUM_TYPES["METHF"]
 
@@ -162,7 +163,8 @@ def test_global_trigger_input_limits():
     taus = [obj(300 - i, eta=2.2) for i in range(12)]
     assert seed_fires("L1_SingleTau150", {"L1Tau": taus + [obj(160)]},
                       {"L1Tau": taus[1:] + [obj(160)]}) == [False, True]
-    assert GT_INPUTS == {"L1Mu": 8, "L1EG": 12, "L1Tau": 12, "L1Jet": 12}
+    assert {k: GT_INPUTS[k] for k in ("L1Mu", "L1EG", "L1Tau", "L1Jet")} == \
+        {"L1Mu": 8, "L1EG": 12, "L1Tau": 12, "L1Jet": 12}
 
 
 def test_unsorted_input_is_sorted():
@@ -328,7 +330,7 @@ def brute_margin(cond: Condition, ev: dict, electron_id: bool = True) -> float:
     """The margin of one crossing by trying every assignment of distinct objects to legs."""
     out = math.inf
     if cond.legs:
-        seen = {c: sorted(ev[c], key=lambda o: -o["pt"])[:n] for c, n in GT_INPUTS.items()}
+        seen = {c: sorted(ev.get(c, []), key=lambda o: -o["pt"])[:n] for c, n in GT_INPUTS.items()}
         options = [[(i, o) for i, o in enumerate(seen[leg.collection])
                     if _passes(leg, o, electron_id)] for leg in cond.legs]
         pairs = [(i, j, c) for c in cond.cross
@@ -446,3 +448,42 @@ seeds:
   General: {legs: [{object: muon, pt: 22.3}, {object: jet, pt: 1}], cross: {dr: [0, 100]}}
 """
     assert fires(menu, {"L1Mu": [mu(22.3)], "L1Jet": [obj(50)]}) == [[False, False]]
+
+
+# --------------------------------------------------------------------------- Δz between legs
+
+def tkmu(pt, z0, eta=0.0, phi=0.0) -> dict:
+    return {"pt": pt, "eta": eta, "phi": phi, "z0": z0}
+
+
+def test_dz_between_track_legs_counted_by_hand():
+    menu = """
+seeds:
+  DoubleTkMu15_7_dz1:
+    legs: [{object: tkmuon, pt: 15}, {object: tkmuon, pt: 7}]
+    cross: [{dz: 1.0}]
+  TripleTkMu5_3_3_dz1:
+    legs: [{object: tkmuon, pt: 5}, {object: tkmuon, pt: 3}, {object: tkmuon, pt: 3}]
+    cross: [{legs: [0, 1], dz: 1.0}, {legs: [0, 2], dz: 1.0}]
+"""
+    got = fires(menu,
+                {"L1TkMu": [tkmu(20, 0.0), tkmu(8, 0.5)]},                    # 0: Δz 0.5
+                {"L1TkMu": [tkmu(20, 0.0), tkmu(8, 1.5)]},                    # 1: Δz 1.5
+                {"L1TkMu": [tkmu(20, 0.0), tkmu(8, 1.5), tkmu(7.5, -0.9)]},   # 2: the third
+                {"L1TkMu": [tkmu(20, 2.0), tkmu(16, 3.0)]},                   # 3: Δz = 1 (≤)
+                {"L1TkMu": [tkmu(14, 0.0), tkmu(8, 0.0)]},                    # 4: 14 < 15
+                {"L1TkMu": [tkmu(6, 0.0), tkmu(4, 0.8), tkmu(3.5, -0.8)]},    # 5: 1.6 apart is fine
+                {"L1TkMu": [tkmu(6, 0.0), tkmu(4, 0.8), tkmu(3.5, 1.2)]},     # 6: 3.5 too far
+                {"L1TkMu": [tkmu(6, 0.0), tkmu(5.5, 1.2), tkmu(4, 0.3), tkmu(3, 0.5)]})  # 7
+    assert [g[0] for g in got] == [True, False, True, True, False, False, False, False]
+    assert [g[1] for g in got] == [False, False, False, False, False, True, False, True]
+
+
+def test_dz_needs_legs_with_a_track():
+    from l1t.core.errors import L1TInputError
+
+    with pytest.raises(L1TInputError, match="dz needs legs with a track"):
+        parse_menu("seeds:\n  A:\n    legs: [{object: jet, pt: 1}, {object: tkmuon, pt: 1}]\n"
+                   "    cross: [{dz: 1.0}]\n")
+    with pytest.raises(L1TInputError, match="L1PuppiJet"):   # the inputs lack the collection
+        margins("seeds:\n  A:\n    legs: [{object: puppijet, pt: 1}]\n", crossings({}))

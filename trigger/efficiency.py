@@ -20,6 +20,10 @@ MET, METHF     ``|Σ p⃗T|`` of the neutrinos (``|pdgId|`` 12, 14, 16) in GenPa
 ETT            Σ pT of GenPart with ``|η| < 3``, neutrinos excluded
 ============== =============================================================================
 
+The Phase-2 objects and sums take the reference of what they stand for: ``tkmuon`` that of
+``muon``, ``tkelectron`` electron, ``tkphoton`` photon, ``puppijet`` jet, ``PuppiHT`` HT,
+``PuppiMHT`` MHT, ``PuppiMET`` MET, ``PuppiETT`` ETT.
+
 For multi-leg seeds the reference is the leading object of the first leg's type, so the turn-on
 of e.g. ``L1_DoubleMu15_7`` is measured against the leading generator muon (and its plateau
 includes the probability of finding the second muon). Events without the reference object are
@@ -73,10 +77,16 @@ def _first_part(cond: Condition) -> tuple[str, str] | None:
     return None
 
 
+#: The Phase-2 objects and sums take the reference of the object or sum they stand for.
+_SAME_REFERENCE = {"tkmuon": "muon", "tkelectron": "electron", "tkphoton": "photon",
+                   "puppijet": "jet", "PuppiETT": "ETT", "PuppiHT": "HT", "PuppiMET": "MET",
+                   "PuppiMHT": "MHT"}
+
+
 def reference_name(seed: Seed) -> str | None:
     """The kind of generator reference of a seed (``"muon"``, ``"HT"``, ...); None if none."""
     part = _first_part(seed.condition)
-    return None if part is None else part[1]
+    return None if part is None else _SAME_REFERENCE.get(part[1], part[1])
 
 
 def _need(events: ak.Array, coll: str) -> ak.Array:

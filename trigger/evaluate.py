@@ -21,6 +21,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from l1t.core.errors import L1TInputError
 from l1t.datasets.formats import iter_events, read_metadata
 from l1t.firmware.deployable import deployed, kind_of, replace_fields
 
@@ -160,7 +161,9 @@ def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
     if cond.legs:
         result = _and(result, _legs(cond.legs, cond.cross, cache))
     for s in cond.sums:
-        value = cache.inputs.sums.get(s.code)
+        value = cache.inputs.sums.get(s.type)
+        if value is None and s.collection != "L1EtSum":
+            raise _missing(s.collection, f"sum {s.type}")
         result = _and(result, ratio(np.zeros(n) if value is None else value, s.min))
     for a in cond.models:
         result = _and(result, ratio(cache.inputs.scores[(a.model, a.score)], a.min))
@@ -175,6 +178,12 @@ def _condition(cond: Condition, cache: "_Cache") -> np.ndarray:
         fires = _condition(cond.none_of, cache) >= 1.0
         result = _and(result, np.where(fires, -np.inf, np.inf))
     return result
+
+
+def _missing(collection: str, what: str) -> L1TInputError:
+    return L1TInputError("inputs", f"the menu's {what} needs {collection}, which the input files "
+                         "lack (Phase-2 objects come from l1t productions, the Phase-2 detector)",
+                         collection)
 
 
 def _legs(legs: tuple[Leg, ...], cross: tuple[Cross, ...], cache: "_Cache") -> np.ndarray:
@@ -233,6 +242,8 @@ def _cross_ok(c: Cross, a: dict, ka: int, b: dict, kb: int) -> np.ndarray:
         m2 = 2.0 * a["pt"][:, ka] * b["pt"][:, kb] * (np.cosh(deta) - np.cos(dphi))
         m = np.sqrt(np.maximum(m2, 0.0))
         ok &= (m >= c.mass[0]) & (m <= c.mass[1])
+    if c.dz is not None:
+        ok &= np.abs(a["z0"][:, ka] - b["z0"][:, kb]) <= c.dz
     if c.opposite_charge:
         ok &= a["charge"][:, ka] * b["charge"][:, kb] < 0
     return ok
@@ -247,11 +258,17 @@ class _Cache:
         self._masks: dict[tuple, np.ndarray] = {}
         self._top: dict[tuple, np.ndarray] = {}
 
+    def objects(self, leg: Leg) -> Objects:
+        try:
+            return self.inputs.objects[leg.collection]
+        except KeyError:
+            raise _missing(leg.collection, f"{leg.object} leg") from None
+
     def mask(self, leg: Leg) -> np.ndarray:
         """Objects seen by the global trigger that pass the leg's cuts other than pT."""
         key = leg.cut_key()
         if key not in self._masks:
-            o: Objects = self.inputs.objects[leg.collection]
+            o: Objects = self.objects(leg)
             m = o.rank < GT_INPUTS[leg.collection]
             if leg.eta is not None:
                 m &= np.abs(o.eta) < leg.eta
@@ -273,7 +290,7 @@ class _Cache:
         key = leg.cut_key()
         if key not in self._top or self._top[key].shape[0] < n:
             depth = max(n, self._depth.get(key, 0))
-            o = self.inputs.objects[leg.collection]
+            o = self.objects(leg)
             self._top[key] = top_passing(
                 o.offsets, o.pt, o.eta, o.quality, o.iso, o.charge, o.is_ele,
                 GT_INPUTS[leg.collection], -1.0 if leg.eta is None else leg.eta,
@@ -285,7 +302,7 @@ class _Cache:
     def candidates(self, leg: Leg) -> tuple[np.ndarray, dict]:
         """Dense ``(N, K)`` ratios for the leg and the candidates' fields; K is the most objects
         passing the leg's cuts in any crossing (at most the global-trigger input count)."""
-        o = self.inputs.objects[leg.collection]
+        o = self.objects(leg)
         mask = self.mask(leg)
         c = np.cumsum(mask)
         before = np.concatenate([[0], c])[o.offsets[:-1]]
@@ -294,7 +311,7 @@ class _Cache:
         k = min(k, GT_INPUTS[leg.collection])
         fields = {}
         ev, rk = o.event[mask], rank[mask]
-        for f in ("pt", "eta", "phi", "charge", "rank"):
+        for f in ("pt", "eta", "phi", "charge", "z0", "rank"):
             dense = np.full((self.inputs.n, k), -1.0 if f == "rank" else 0.0)
             dense[ev, rk] = getattr(o, f)[mask]
             fields[f] = dense

@@ -1,6 +1,7 @@
 """What the global trigger sees: per collection the objects of each crossing, pT-descending, as
 flat numpy arrays with offsets (only the first ``GT_INPUTS`` of a crossing are used: the links from
-the calorimeter and muon layers), and the energy sums by type.
+the calorimeter and muon layers), and the energy sums by type (``menu.SUMS``). The Phase-2
+collections are there when the input files have them.
 """
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from functools import cached_property
 import awkward as ak
 import numpy as np
 
-from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
-
 from .kernels import first_of_type, is_descending
+from .menu import SUMS
 
-SUM_CODES = (ET_TOTAL, HT, MET, MHT, MET_HF)
-
-#: Objects per crossing sent to the global trigger (CMS Phase-1: 8 muons, 12 e/γ, τ and jets).
-GT_INPUTS = {"L1Mu": 8, "L1EG": 12, "L1Tau": 12, "L1Jet": 12}
+#: Objects per crossing sent to the global trigger (CMS Phase-1: 8 muons, 12 e/γ, τ and jets;
+#: the Phase-2 objects 12 each, an estimate following the Phase-1 links).
+GT_INPUTS = {"L1Mu": 8, "L1EG": 12, "L1Tau": 12, "L1Jet": 12,
+             "L1TkMu": 12, "L1TkEle": 12, "L1TkEm": 12, "L1PuppiJet": 12}
 _FIELDS = {"pt": ("pt", np.float32), "eta": ("eta", np.float32), "phi": ("phi", np.float32),
            "quality": ("hwQual", np.int32), "iso": ("hwIso", np.int32),
-           "charge": ("charge", np.int32), "is_ele": ("isEle", np.bool_)}
+           "charge": ("charge", np.int32), "is_ele": ("isEle", np.bool_),
+           "z0": ("z0", np.float32)}
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Objects:
     iso: np.ndarray        # hwIso (e/γ, τ), 0 otherwise
     charge: np.ndarray     # muons, 0 otherwise
     is_ele: np.ndarray     # e/γ with a matched track
+    z0: np.ndarray         # cm: objects with a track, 0 otherwise
 
     @cached_property
     def event(self) -> np.ndarray:
@@ -53,7 +55,7 @@ class TriggerInputs:
 
     n: int
     objects: dict[str, Objects]
-    sums: dict[int, np.ndarray]            # etSumType → (N,) GeV
+    sums: dict[str, np.ndarray]            # sum type (menu.SUMS) → (N,) GeV
     electron_id: bool = True               # False: electron legs use every L1EG object
     scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # model scores (N,)
 
@@ -62,13 +64,18 @@ def from_events(events: ak.Array, electron_id: bool = True) -> TriggerInputs:
     """Build trigger inputs from schema events (``l1t.datasets.schema``); no copy where the layout
     allows it."""
     n = len(events)
-    objects = {name: objects_of(events[name]) for name in GT_INPUTS}
-    sums = events.L1EtSum
-    offsets = _offsets(sums)
-    flat = ak.flatten(sums)
-    types = ak.to_numpy(flat.etSumType).astype(np.int32, copy=False)
-    values = ak.to_numpy(flat.pt).astype(np.float32, copy=False)
-    out = {code: first_of_type(offsets, types, values, code) for code in SUM_CODES}
+    have = set(ak.fields(events))
+    objects = {name: objects_of(events[name]) for name in GT_INPUTS if name in have}
+    out = {}
+    for coll in sorted({c for c, _ in SUMS.values()} & have):
+        sums = events[coll]
+        offsets = _offsets(sums)
+        flat = ak.flatten(sums)
+        types = ak.to_numpy(flat.etSumType).astype(np.int32, copy=False)
+        values = ak.to_numpy(flat.pt).astype(np.float32, copy=False)
+        for name, (c, code) in SUMS.items():
+            if c == coll:
+                out[name] = first_of_type(offsets, types, values, code)
     return TriggerInputs(n, objects, out, electron_id)
 
 

@@ -91,10 +91,14 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
                     g.sigma_inel_mb = float(sigma[sel].max())
             else:
                 hard = np.asarray(chunk.pthat, np.float64)[sel] >= job.stitch_pthat
+                # pileup without another hard interaction: the crossings with two are left to
+                # P(>= 1 hard), and a hard pool event recurring in many crossings never counts
+                soft_pu = np.asarray(chunk.pu_pthat_max, np.float64)[sel] < job.stitch_pthat
                 if g.qcd is None:
                     g.qcd = Tally(len(menu.seeds), refs, steps)
-                g.qcd.add(margins[sel], kept[sel], np.where(hard, weight[sel], 0.0))
+                g.qcd.add(margins[sel], kept[sel], np.where(hard & soft_pu, weight[sel], 0.0))
                 g.qcd_all_w += float(weight[sel].sum())
+                g.qcd_hard_w += float(weight[sel][hard].sum())
                 g.qcd_sigma_mb = float(sigma[sel].max())
     if job.sigma_inel_mb is not None:
         for g in groups.values():

@@ -5,12 +5,19 @@ Grammar of a seed (every part optional; the parts present must all hold, i.e. AN
     L1_Name:
       prescale: 1            # >= 0, two decimals (fractional prescales use a counter); 0 disables
       legs:                  # each leg takes a distinct object
-        - {object: muon|electron|photon|egamma|tau|jet, pt: GeV (inclusive), eta: max |eta|,
-           eta_min: min |eta|, quality: min hwQual, iso: true (hwIso == 1), charge: +1|-1}
+        - {object: muon|electron|photon|egamma|tau|jet|tkmuon|tkelectron|tkphoton|puppijet,
+           pt: GeV (inclusive), eta: max |eta|, eta_min: min |eta|, quality: min hwQual,
+           iso: true (hwIso == 1), charge: +1|-1}
       cross:                 # cuts between two legs (all leg pairs unless `legs: [i, j]`)
-        - {legs: [0, 1], dr: [min, max], mass: [min, max] GeV, deta: max, opposite_charge: true}
+        - {legs: [0, 1], dr: [min, max], mass: [min, max] GeV, deta: max, dz: max cm,
+           opposite_charge: true}
       sums:
-        - {type: ETT|HT|MET|MHT|METHF, min: GeV}
+        - {type: ETT|HT|MET|MHT|METHF|PuppiETT|PuppiHT|PuppiMET|PuppiMHT, min: GeV}
+
+Objects ``tkmuon``, ``tkelectron``, ``tkphoton`` and ``puppijet`` and the ``Puppi*`` sums are the
+Phase-2 objects (``L1TkMu``, ``L1TkEle``, ``L1TkEm``, ``L1PuppiJet``, ``L1PuppiSum``); ``dz`` (the
+distance in z0 between two legs' objects, cm) needs objects with a track (``tkmuon``,
+``tkelectron``).
       anomaly:               # a cut on a deployable model's score: fires when score >= min
         - {model: DIR (relative to the menu file), score: axo|rz|kl, min: threshold}
       and: [condition, ...]  # conditions have the same grammar as a seed, without prescale
@@ -43,8 +50,19 @@ DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
 
 #: Leg object → L1 collection.
 OBJECTS = {"muon": "L1Mu", "electron": "L1EG", "photon": "L1EG", "egamma": "L1EG",
-           "tau": "L1Tau", "jet": "L1Jet"}
-SUM_TYPES = {"ETT": ET_TOTAL, "HT": HT, "MET": MET, "MHT": MHT, "METHF": MET_HF}
+           "tau": "L1Tau", "jet": "L1Jet", "tkmuon": "L1TkMu", "tkelectron": "L1TkEle",
+           "tkphoton": "L1TkEm", "puppijet": "L1PuppiJet"}
+#: Objects with a quality word (``quality:``), with an isolation bit (``iso:``), with a z0 (``dz``).
+QUALITY_OBJECTS = {"muon", "tkmuon"}
+ISO_OBJECTS = {"electron", "photon", "egamma", "tau", "tkelectron", "tkphoton"}
+Z0_OBJECTS = {"tkmuon", "tkelectron"}
+CHARGE_OBJECTS = {"muon", "tkmuon"}
+#: Sum type → (collection, etSumType).
+SUMS = {"ETT": ("L1EtSum", ET_TOTAL), "HT": ("L1EtSum", HT), "MET": ("L1EtSum", MET),
+        "MHT": ("L1EtSum", MHT), "METHF": ("L1EtSum", MET_HF),
+        "PuppiETT": ("L1PuppiSum", ET_TOTAL), "PuppiHT": ("L1PuppiSum", HT),
+        "PuppiMET": ("L1PuppiSum", MET), "PuppiMHT": ("L1PuppiSum", MHT)}
+SUM_TYPES = {name: code for name, (_, code) in SUMS.items()}
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class Cross:
     dr: tuple[float, float] | None = None
     mass: tuple[float, float] | None = None
     deta: float | None = None
+    dz: float | None = None       # cm, |Δz0| between the legs' objects
     opposite_charge: bool = False
 
 
@@ -83,6 +102,10 @@ class SumCut:
     @property
     def code(self) -> int:
         return SUM_TYPES[self.type]
+
+    @property
+    def collection(self) -> str:
+        return SUMS[self.type][0]
 
 
 @dataclass(frozen=True)
@@ -253,7 +276,7 @@ class _Parser(Checker):
                        for i, x in enumerate(self.listof(mapping, kind, where)))
         cross_raw = mapping.get("cross", [])
         cross_list = [cross_raw] if isinstance(cross_raw, dict) else self.listof(mapping, "cross", where)
-        cross = tuple(self.cross(x, mapping, f"{where}.cross[{i}]", len(legs))
+        cross = tuple(self.cross(x, mapping, f"{where}.cross[{i}]", legs)
                       for i, x in enumerate(cross_list))
         if cross and len(legs) < 2:
             self.fail(mapping, "cross", "cross cuts need at least two legs", f"{where}.cross")
@@ -280,16 +303,20 @@ class _Parser(Checker):
             if key in x:
                 kw[key] = self.number(x, key, where)
         if "quality" in x:
-            if obj != "muon":
-                self.fail(x, "quality", "quality applies to muon legs", f"{where}.quality")
+            if obj not in QUALITY_OBJECTS:
+                self.fail(x, "quality", "quality applies to muon and tkmuon legs",
+                          f"{where}.quality")
             kw["quality"] = self.number(x, "quality", where, integer=True)
         if "iso" in x:
-            if not isinstance(x["iso"], bool) or obj in ("muon", "jet"):
-                self.fail(x, "iso", "iso is true/false on e/gamma and tau legs", f"{where}.iso")
+            if not isinstance(x["iso"], bool) or obj not in ISO_OBJECTS:
+                self.fail(x, "iso", "iso is true/false on e/gamma, tau, tkelectron and tkphoton "
+                          "legs", f"{where}.iso")
             kw["iso"] = x["iso"]
         if "charge" in x:
-            if isinstance(x["charge"], bool) or x["charge"] not in (1, -1) or obj != "muon":
-                self.fail(x, "charge", "charge is +1 or -1 on muon legs", f"{where}.charge")
+            if isinstance(x["charge"], bool) or x["charge"] not in (1, -1) or \
+                    obj not in CHARGE_OBJECTS:
+                self.fail(x, "charge", "charge is +1 or -1 on muon and tkmuon legs",
+                          f"{where}.charge")
             kw["charge"] = int(x["charge"])
         return Leg(**kw)
 
@@ -357,10 +384,11 @@ class _Parser(Checker):
             out[coll] = d
         return tuple(out.values())
 
-    def cross(self, x, parent, where, n_legs) -> Cross:
+    def cross(self, x, parent, where, legs) -> Cross:
+        n_legs = len(legs)
         if not isinstance(x, dict):
             self.fail(parent, "cross", "a cross cut is a mapping", where)
-        self.keys(x, {"legs", "dr", "mass", "deta", "opposite_charge"}, where)
+        self.keys(x, {"legs", "dr", "mass", "deta", "dz", "opposite_charge"}, where)
         kw = {}
         if "legs" in x:
             v = x["legs"]
@@ -374,6 +402,13 @@ class _Parser(Checker):
                 kw[key] = self.window(x, key, where)
         if "deta" in x:
             kw["deta"] = self.number(x, "deta", where)
+        if "dz" in x:
+            kw["dz"] = self.number(x, "dz", where)
+            pair = kw.get("legs") or tuple(range(n_legs))
+            lacking = sorted({legs[i].object for i in pair} - Z0_OBJECTS)
+            if lacking:
+                self.fail(x, "dz", f"dz needs legs with a track z0 ({', '.join(sorted(Z0_OBJECTS))}"
+                          f"); {', '.join(lacking)} has none", f"{where}.dz")
         if "opposite_charge" in x:
             if not isinstance(x["opposite_charge"], bool):
                 self.fail(x, "opposite_charge", "opposite_charge is true/false",

@@ -9,8 +9,11 @@ crossings whose hardest interaction (``pthat_max``) is below P0 count in the num
 them in the denominator. The second part is P(≥ 1 hard) × P(fire | hard), with
 P(≥ 1 hard) = 1 − exp(−μ σ(pT-hat ≥ P0) / σ_inel) and P(fire | hard) the weighted fraction of
 ``qcd`` crossings (hard interaction with pT-hat ≥ P0, plus pileup) that fire; σ(pT-hat ≥ P0) =
-σ_qcd × Σ_{pT-hat ≥ P0} w / Σ w. Crossings with two hard interactions are counted once
-(a correction of order P(≥ 1 hard)², negligible for P0 well above the pileup's pT-hat).
+σ_qcd × Σ_{pT-hat ≥ P0} w / Σ w. The qcd crossings whose pileup holds another interaction with
+pT-hat ≥ P0 (``pu_pthat_max``) are left out of P(fire | hard): a hard event of the finite pileup
+pool recurs in many crossings, and would otherwise stand for the whole hard tail of the pileup.
+Crossings with two hard interactions are counted as having one (a correction of order
+P(≥ 2 hard) / P(≥ 1 hard) ≈ μσ/2σ_inel, negligible for P0 well above the pileup's pT-hat).
 
 Everything accumulated here is a sum over crossings, so chunks and workers merge by addition.
 """
@@ -126,6 +129,7 @@ class Group:
     zero_bias: Tally
     qcd: Tally | None = None
     qcd_all_w: float = 0.0        # Σ w over every qcd crossing (any pT-hat)
+    qcd_hard_w: float = 0.0       # Σ w over the qcd crossings with pT-hat ≥ P0
     qcd_sigma_mb: float = 0.0
     sigma_inel_mb: float = 78.9
 
@@ -134,6 +138,7 @@ class Group:
         if other.qcd is not None:
             self.qcd = other.qcd if self.qcd is None else self.qcd.merge(other.qcd)
             self.qcd_all_w += other.qcd_all_w
+            self.qcd_hard_w += other.qcd_hard_w
             self.qcd_sigma_mb = other.qcd_sigma_mb or self.qcd_sigma_mb
         return self
 
@@ -142,7 +147,7 @@ class Group:
         """P(≥ 1 interaction with pT-hat ≥ P0 in a crossing)."""
         if self.qcd is None or self.qcd_all_w <= 0:
             return 0.0
-        sigma_hard = self.qcd_sigma_mb * self.qcd.w / self.qcd_all_w
+        sigma_hard = self.qcd_sigma_mb * self.qcd_hard_w / self.qcd_all_w
         return 1.0 - math.exp(-self.mu * sigma_hard / self.sigma_inel_mb)
 
     def fraction(self, name: str) -> tuple[np.ndarray, np.ndarray]:

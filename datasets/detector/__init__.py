@@ -2,10 +2,14 @@
 
 Pipeline per chunk of bunch crossings (one module per subsystem; parameters in :mod:`.config`):
 
-    particles ──digitize──► deposits, tracks, muon candidates  (per interaction, deterministic)
-    crossing = hard interaction + pileup interactions (gathered, see l1t.datasets.pileup)
+    particles ──digitize──► deposits, charged particles, muon candidates  (per interaction, deterministic)
+    crossing = hard interaction + pileup interactions (gathered, see l1t.datasets.pileup), each
+               interaction at its own z in the luminous region
+    charged particles ──tracks──► L1 tracks (efficiency, resolution, fakes, 96-bit word)
     deposits ──calo──► tower ET words (N, 93, 72) ──egamma / tau / jets / sums──► L1EG, L1Tau, L1Jet, L1EtSum
     muon candidates ──muons (l1t.datasets.muon: stations, hits, track finder)──► L1Mu
+    L1 tracks ──vertex──► L1PV;  tracks + towers + L1Mu ──pf──► PF candidates ──puppi──► weights
+    ──phase2──► L1PuppiJet, L1PuppiSum;  L1Mu / L1EG + tracks ──phase2──► L1TkMu, L1TkEle, L1TkEm
 
 Public: :func:`digitize`, :func:`simulate`, :func:`towers`, :class:`DetectorConfig`.
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from . import calo, egamma, jets, muons, sums, tau
+from . import calo, egamma, jets, muons, phase2, sums, tau, tracks
 from .config import DEFAULT, DetectorConfig
 from .digitize import Digitized, digitize
 from .geometry import N_ETA, N_PHI, N_TOWERS, tower_index
@@ -35,9 +39,11 @@ def towers(digi: Digitized, members: np.ndarray, counts: np.ndarray, rng: np.ran
 
 def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
              rng: np.random.Generator, cfg: DetectorConfig = DEFAULT,
-             weights: np.ndarray | None = None, em_reco=None) -> dict[str, ak.Array]:
-    """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}``, each a
-    ``var * {…}`` awkward array of length ``len(counts)`` (schema in :mod:`l1t.datasets.schema`).
+             weights: np.ndarray | None = None, em_reco=None) -> dict[str, ak.Array | np.ndarray]:
+    """L1 objects of each crossing: ``{"L1Mu", "L1EG", "L1Tau", "L1Jet", "L1EtSum"}`` and the
+    Phase-2 objects (``schema.PHASE2_COLLECTIONS``), each a ``var * {…}`` awkward array of length
+    ``len(counts)`` (schema in :mod:`l1t.datasets.schema`), and ``gen_vz``: the z (cm) of each
+    crossing's first interaction (the hard one; 0 for a crossing without interactions).
     ``weights`` (per crossing, float64): multiplied in place by the muon enrichment's
     importance weights when ``cfg.mu_decay_boost`` is on (:mod:`l1t.datasets.detector.muons`).
     ``em_reco``: EM tower ET from a LAr reconstruction (``(N, 93, 72)`` GeV in and out).
@@ -46,12 +52,15 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     em_hw, had_hw = towers(digi, members, counts, rng, cfg, em_reco)
     total = em_hw + had_hw
     rho = calo.pileup_density(total, cfg.tower_lsb)
-    trk, tc = digi.tracks.gather(members, counts)     # for e/γ isolation and punch-through
-    track_max = _track_grid(trk, tc, len(counts), rng, cfg)
+    # charged particles: the L1 tracks, and the punch-through into the muon stations
+    trk, tc, origin = digi.tracks.gather_rows(members, counts)
+    z_interaction = rng.normal(0.0, cfg.beam_sigma_z_cm, len(members))
+    l1_tracks = tracks.simulate(trk, tc, origin, z_interaction, counts, rng, cfg)
+    track_max = _track_grid(l1_tracks, n)
 
     out = {}
-    c, cols = egamma.find(em_hw, had_hw, rho, track_max, cfg)
-    out["L1EG"] = to_collection("L1EG", c, cols, n)
+    eg = egamma.find(em_hw, had_hw, rho, track_max, cfg)
+    out["L1EG"] = to_collection("L1EG", *eg, n)
     c, cols = tau.find(total, rho, cfg)
     out["L1Tau"] = to_collection("L1Tau", c, cols, n)
     jc, jcols = jets.find(total, cfg)
@@ -59,15 +68,18 @@ def simulate(digi: Digitized, members: np.ndarray, counts: np.ndarray,
     c, cols = sums.compute(total, jc, jcols, n, cfg)
     out["L1EtSum"] = to_collection("L1EtSum", c, cols, n)
     cands, mc = digi.mucands.gather(members, counts)
-    c, cols = muons.simulate(cands, mc, trk, tc, counts, rng, cfg, weights)
-    out["L1Mu"] = to_collection("L1Mu", c, cols, n)
+    mu = muons.simulate(cands, mc, trk, tc, counts, rng, cfg, weights)
+    out["L1Mu"] = to_collection("L1Mu", *mu, n)
+    for name, (c, cols) in phase2.objects(l1_tracks, em_hw, had_hw, mu, eg, n, cfg).items():
+        out[name] = to_collection(name, c, cols, n)
+    starts = np.cumsum(counts) - counts
+    out["gen_vz"] = np.where(counts > 0, z_interaction[np.minimum(starts, len(members) - 1)],
+                             0.0) if len(members) else np.zeros(n)
     return out
 
 
-def _track_grid(trk, cross, n_cross, rng, cfg) -> np.ndarray:
-    """Highest L1-track pT (GeV) pointing at each tower, ``(n_cross, 93, 72)``, of the gathered
-    tracks ``trk`` (crossing ``cross`` each)."""
-    pt = trk["pt"] * (1.0 + cfg.track_pt_resolution * rng.standard_normal(len(cross)))
+def _track_grid(l1: tracks.L1Tracks, n_cross: int) -> np.ndarray:
+    """Highest L1-track pT (GeV) pointing at each tower, ``(n_cross, 93, 72)``."""
     grid = np.zeros(n_cross * N_TOWERS, np.float32)
-    np.maximum.at(grid, cross * N_TOWERS + tower_index(trk["eta"], trk["phi_calo"]), pt)
+    np.maximum.at(grid, l1.crossing * N_TOWERS + tower_index(l1.eta, l1.phi_calo), l1.pt)
     return grid.reshape(n_cross, N_ETA, N_PHI)

@@ -15,7 +15,38 @@ class DetectorConfig:
     calo_radius_m: float = 1.29       # radius of the ECAL front face: φ bending, loopers
     track_min_pt: float = 2.0         # L1 tracks (Phase-2 track trigger) above this pT
     track_max_eta: float = 2.4
-    track_pt_resolution: float = 0.02  # σ(pT)/pT of L1 tracks
+    # --- luminous region: interactions of a crossing spread along the beam ----------------
+    # σ_z = σ_s/√2 for head-on Gaussian bunches of rms length σ_s = 7.55 cm (LHC design report,
+    # kept for the HL-LHC): 5.3 cm; crossing angle and crab cavities ignored (estimate)
+    beam_sigma_z_cm: float = 5.3
+    # --- L1 tracks (l1t.datasets.detector.tracks); resolutions are piecewise linear in |η| at
+    # the knots track_res_eta. Estimates read off the L1 track performance of the Phase-2
+    # tracker TDR (CMS-TDR-014: σ(pT)/pT ≈ 1% central to a few % at |η| = 2.4, σ(z0) ≈ 1 mm
+    # central for prompt tracks to several mm forward, worse at low pT), not fitted here.
+    track_res_eta: tuple = (0.0, 0.8, 1.6, 2.4)
+    track_res_pt_ms: tuple = (0.010, 0.013, 0.020, 0.035)       # σ(pT)/pT, scattering term
+    track_res_pt_curv: tuple = (4e-4, 5e-4, 9e-4, 2e-3)         # σ(1/pT) GeV⁻¹, curvature term
+    track_res_phi: tuple = (0.7e-3, 0.8e-3, 1.0e-3, 1.5e-3)     # rad, plus 2 mrad GeV / pT
+    track_res_eta_const: tuple = (0.8e-3, 1.0e-3, 2.0e-3, 4.0e-3)  # plus 3e-3 GeV / pT
+    track_res_z0: tuple = (0.05, 0.08, 0.15, 0.35)              # cm, plus track_res_z0_ms / pT
+    track_res_z0_ms: tuple = (0.25, 0.35, 0.6, 1.0)             # cm GeV (multiple scattering)
+    track_efficiency: float = 0.95    # per charged particle above 2 GeV (TDR: μ ≈ 98%, π ≈ 90-95%)
+    # Fake tracks (random stub combinations) grow as the square of the interactions: on
+    # average track_fakes_200 × (n / 200)² per crossing of n interactions, 3% of the ≈185
+    # genuine tracks at 200 (TDR: fake rates of a few % at PU 200; estimate), 1/pT flat in
+    # (0, 1/2 GeV⁻¹) weighted to low pT (P(pT > x) = (2 GeV / x)²), χ² 10× worse
+    track_fakes_200: float = 6.0
+    track_fake_z0_sigma_cm: float = 10.0
+    track_fake_chi2_scale: float = 10.0
+    track_max_chi2: float = 10.0      # χ²/dof (r-φ) of tracks used by PF, vertex, isolation
+    # --- primary vertex: FastHisto (CMSSW L1Trigger/VertexFinder VertexProducer_cff: the
+    # track-word range in 256 bins of 0.1599 cm, 3-bin sliding window, tracks 2-127 GeV with
+    # pT saturated above, pT-weighted mean z0 of the window's tracks; vertex half-width 0.15 cm)
+    vertex_z_range_cm: float = 20.46912512
+    vertex_bins: int = 256
+    vertex_window: int = 3
+    vertex_max_track_pt: float = 127.0
+    vertex_half_width_cm: float = 0.15
     # --- calorimeter response, σ_E/E = a/√E ⊕ c, plus noise in ET per tower ----------------
     em_stochastic: float = 0.10
     em_constant: float = 0.01
@@ -69,9 +100,47 @@ class DetectorConfig:
     mu_decay_boost: float = 1.0
     mu_boost_min_pt: float = 8.0
     mu_boost_max: float = 0.5
+    # --- Phase-2 correlator: particle flow and PUPPI (l1t.datasets.detector.pf, .puppi) ---------
+    # Linking (CMSSW L1Trigger/Phase2L1ParticleFlow l1ctLayer1_cff, PFAlgo3): a track whose
+    # calorimeter tile holds less than pf_invisible_fraction of its pT and whose pT exceeds
+    # maxInvisiblePt = 10 GeV is dropped (no calorimeter support, not a muon); the tile's
+    # calorimeter ET minus its tracks' pT is a neutral when above the calorimeter resolution
+    # σ = 2.9 GeV + 0.12 pT (caloResolution, barrel) and above 1 GeV (hadPtCut; EM 0.5)
+    pf_tile: int = 3                  # neutral clusters: tiles of 3x3 towers (0.26 x 0.26)
+    pf_max_invisible_pt: float = 10.0
+    pf_invisible_fraction: float = 0.5   # estimate: a tile with < half the track's pT
+    pf_calo_res_offset: float = 2.9
+    pf_calo_res_scale: float = 0.12
+    pf_neutral_min_pt: float = 1.0
+    pf_hf_min_pt: float = 15.0        # HF clusters (|η| > 3): hadPtCut 15 GeV
+    pf_track_mu_dr: float = 0.2       # trackMuDR: L1 track to standalone muon
+    # PUPPI: LinearizedPuppi regions |η| < 1.5 (barrel), 1.5-2.0-2.5 (endcap with tracks),
+    # 2.5-3.0 (endcap without), 3-5 (HF); values per region in l1t.datasets.detector.puppi
+    puppi_dr: float = 0.3             # cone for the local shape α (CMSSW dr = 0.3)
+    # --- Phase-2 objects -------------------------------------------------------------------
+    puppi_jet_cone: float = 0.4       # seeded cone (CMSSW L1SeedConePFJetProducer coneSize)
+    puppi_jet_seed: float = 5.0       # seed PUPPI candidate pT (estimate)
+    puppi_jet_min_pt: float = 10.0
+    puppi_max_jets: int = 16
+    # TkElectron (CMSSW l1TkEgAlgoEmulator_cfi): the track within |Δη| < dEta(|η|) and |Δφ| <
+    # 0.07 of the cluster (dEta 0.025 / 0.015 / 0.01 above |η| 0 / 0.9 / 1.5), widened here
+    # by half a tower because our cluster sits at its seed tower's centre (estimate), track pT
+    # >= 10 GeV (trkQualityPtMin); track isolation: tracks > 2 GeV within |Δz| < 0.6 cm,
+    # 0.03 < ΔR < 0.2 (TkEle, around the electron's track) and 0.07 < ΔR < 0.3 (TkEm, around
+    # the vertex)
+    tkele_dphi: float = 0.07
+    tkele_min_track_pt: float = 10.0
+    tkiso_dz_cm: float = 0.6
+    # relative track-isolation cuts for hwIso (Phase2-L1MenuTools v10 LHCC-review menu:
+    # TkIsoElectron 0.10 / 0.125, TkIsoPhoton 0.29 / 0.39 below / above |η| = 1.479)
+    tkele_iso_cut: tuple = (0.10, 0.125)
+    tkem_iso_cut: tuple = (0.29, 0.39)
+    tkmu_max_eta: float = 2.4
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The configuration as JSON stores it (tuples as lists), so that a manifest read back
+        compares equal."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 DEFAULT = DetectorConfig()

@@ -6,7 +6,7 @@
   (:func:`~l1t.datasets.muon.propagate.transport`: bending, multiple scattering, energy loss and
   range-out), measured there (:func:`~l1t.datasets.muon.hits.measure`), joined by background hits
   growing with the crossing's interactions and by punch-through of charged hadrons (the crossing's
-  L1 tracks), and the track finder builds the candidates (:func:`~l1t.datasets.muon.trackfinder.find`);
+  charged particles in the tracker), and the track finder builds the candidates (:func:`~l1t.datasets.muon.trackfinder.find`);
 - ``L1Mu`` is the track finder's output: its pT assignment (by default the lookup table shipped
   for the muon system, threshold-scaled: :func:`l1t.datasets.muon.lut.packaged`), η, φ at the vertex, charge, quality
   ``hwQual`` (single-muon seeds ≥ 12, double ≥ 8, triple ≥ 4) and the integer features ``tf*``;

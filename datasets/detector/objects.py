@@ -4,7 +4,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from ..schema import COLLECTIONS
+from ..schema import COLLECTIONS, PHASE2_COLLECTIONS
 from .geometry import ETA_CENTERS, HW_ETA, N_PHI, PHI_CENTERS
 
 #: Saturation of the pT word per collection, in bits (CMS Phase-1 widths, wider sums for PU 200; 0.5 GeV LSB).
@@ -33,8 +33,8 @@ def calo_candidates(mask: np.ndarray, hw_pt: np.ndarray, name: str, **extra: np.
 def to_collection(name: str, crossing: np.ndarray, cols: dict[str, np.ndarray],
                   n_cross: int) -> ak.Array:
     """Sort by crossing then decreasing pT, cast to the schema dtypes, one list per crossing."""
-    order = np.lexsort((-cols["pt"], crossing))
-    spec = COLLECTIONS[name]
+    order = np.lexsort((-np.asarray(cols.get("pt", np.zeros(len(crossing)))), crossing))
+    spec = COLLECTIONS.get(name) or PHASE2_COLLECTIONS[name]
     data = {}
     for field, dtype in spec.items():
         if field == "bx":

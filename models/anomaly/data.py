@@ -39,18 +39,21 @@ def _read(data_dir: Path, sample: str) -> ak.Array:
 
 
 def background(data_dir: str | Path, n_events: int | None = None, seed: int = 1,
-               lepton_min_pt: float = 3.0) -> tuple[np.ndarray, np.ndarray, dict]:
+               lepton_min_pt: float = 3.0, objects: str = "calo"
+               ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Background words ``(N, 57)``, process labels ``(N,)`` and a summary of the mix.
 
     Each process contributes its ADC2021 share of ``n_events`` (default: as many as the scarcest
-    process allows), drawn without replacement with a seeded generator.
+    process allows), drawn without replacement with a seeded generator. The crossings are the same
+    whatever ``objects`` the words are made of (the L1-lepton selection uses the calorimeter and
+    standalone-muon objects), so models on either kind of inputs compare on the same events.
     """
     rng = np.random.default_rng(seed)
     pools = {}
     for sample in BACKGROUND_MIX:
         ev = _read(Path(data_dir), sample)
         keep = has_lepton(ev, lepton_min_pt)
-        pools[sample] = (event_words(ev[keep]), len(ev), int(keep.sum()))
+        pools[sample] = (event_words(ev[keep], objects), len(ev), int(keep.sum()))
     limit = min(pools[s][0].shape[0] / f for s, f in BACKGROUND_MIX.items())
     n = int(limit if n_events is None else min(n_events, limit))
     words, labels, summary = [], [], {}
@@ -64,15 +67,16 @@ def background(data_dir: str | Path, n_events: int | None = None, seed: int = 1,
                            "lepton_acceptance": passed / max(generated, 1)}
     order = rng.permutation(sum(len(x) for x in words))
     return (np.concatenate(words)[order], np.concatenate(labels)[order],
-            {"processes": summary, "lepton_min_pt": lepton_min_pt, "seed": seed})
+            {"processes": summary, "lepton_min_pt": lepton_min_pt, "seed": seed,
+             "objects": objects})
 
 
-def signal(data_dir: str | Path, sample: str) -> np.ndarray:
+def signal(data_dir: str | Path, sample: str, objects: str = "calo") -> np.ndarray:
     """Words ``(N, 57)`` of a signal production."""
-    return event_words(_read(Path(data_dir), sample))
+    return event_words(_read(Path(data_dir), sample), objects)
 
 
-def signal_files(paths: list[Path]) -> np.ndarray:
+def signal_files(paths: list[Path], objects: str = "calo") -> np.ndarray:
     """Words ``(N, 57)`` of any signal's files (a user's production: a command file, HepMC
     events), without selection."""
-    return event_words(read_inputs(paths))
+    return event_words(read_inputs(paths), objects)

@@ -34,9 +34,10 @@ def words(features: np.ndarray) -> np.ndarray:
     return np.floor(x / lsb + 0.5).astype(np.int64)
 
 
-def event_words(events: ak.Array) -> np.ndarray:
-    """Integer words of schema events (``l1t.datasets.schema``), ``(N, 57)``."""
-    return words(to_adc_features(events))
+def event_words(events: ak.Array, objects: str = "calo") -> np.ndarray:
+    """Integer words of schema events (``l1t.datasets.schema``), ``(N, 57)``, from the
+    calorimeter objects or the Phase-2 ones (``objects``: ``l1t.datasets.adc.OBJECT_SOURCES``)."""
+    return words(to_adc_features(events, objects))
 
 
 #: Feature columns of each object type (MET, e/γ, μ, jets), each ``(pT, η, φ)`` per object.

@@ -33,7 +33,8 @@ def train_vae(data_dir: str | Path, out_dir: str | Path, cfg: VAEConfig,
     """Train on the background mix of ``data_dir``, evaluate on held-out background and on every
     signal found there, and save model + metadata into ``out_dir``."""
     t0 = time.perf_counter()
-    words, labels, mix = anomaly_data.background(data_dir, n_events, seed=cfg.seed)
+    words, labels, mix = anomaly_data.background(data_dir, n_events, seed=cfg.seed,
+                                                 objects=cfg.inputs)
     half = len(words) // 2
     train_w, test_w = words[:half], words[half:]
     n_val = max(len(train_w) // 10, 1)
@@ -42,7 +43,7 @@ def train_vae(data_dir: str | Path, out_dir: str | Path, cfg: VAEConfig,
     signals = {}
     for name in anomaly_data.SIGNALS:
         if (Path(data_dir) / name).exists():
-            signals[name] = model.scores(anomaly_data.signal(data_dir, name))
+            signals[name] = model.scores(anomaly_data.signal(data_dir, name, cfg.inputs))
     rows = evaluate(bkg_scores, signals)
     meta = {"training": {"data": str(data_dir), "requested_events": n_events,
                          "background_mix": mix,
@@ -79,10 +80,11 @@ def scan_vae(data_dir: str | Path, out_dir: str | Path, base: VAEConfig,
     from .evaluation import efficiency_at_fpr
     from ..scan import scan_bits, scan_sparsity, write_scan
 
-    words, _, _ = anomaly_data.background(data_dir, n_events, seed=base.seed)
+    words, _, _ = anomaly_data.background(data_dir, n_events, seed=base.seed,
+                                          objects=base.inputs)
     half = len(words) // 2
     train_w, test_w = words[:half], words[half:]
-    signals = {n: anomaly_data.signal(data_dir, n) for n in anomaly_data.SIGNALS
+    signals = {n: anomaly_data.signal(data_dir, n, base.inputs) for n in anomaly_data.SIGNALS
                if (Path(data_dir) / n).exists()}
     def fom(model: AnomalyModel) -> float:
         b = model.scores(test_w)["axo"]
@@ -158,7 +160,8 @@ def held_out_background(model: AnomalyModel, source: str | Path,
         raise L1TInputError(source, "the model's record has no training split (train it with "
                             "l1t train)", "training")
     data = Path(data_dir) if data_dir is not None else Path(t["data"])
-    words, _, _ = anomaly_data.background(data, t.get("requested_events"), seed=t["seed"])
+    words, _, _ = anomaly_data.background(data, t.get("requested_events"), seed=t["seed"],
+                                          objects=model.config.inputs)
     test = words[len(words) // 2:]
     if len(test) != t["test_events"]:
         raise L1TInputError(data, f"gives {len(test)} background test crossings, the model "
@@ -177,8 +180,8 @@ def evaluate_saved(model_dir: str | Path, data_dir: str | Path | None = None,
     model = AnomalyModel.load(model_dir)
     test = held_out_background(model, model_dir, data_dir)
     data = Path(data_dir) if data_dir is not None else Path(model.meta["training"]["data"])
-    scores = {n: model.scores(anomaly_data.signal(data, n)) for n in anomaly_data.SIGNALS
-              if (data / n).exists()}
+    scores = {n: model.scores(anomaly_data.signal(data, n, model.config.inputs))
+              for n in anomaly_data.SIGNALS if (data / n).exists()}
     for name, files in (signals or {}).items():
-        scores[name] = model.scores(anomaly_data.signal_files(files))
+        scores[name] = model.scores(anomaly_data.signal_files(files, model.config.inputs))
     return model, evaluate(model.scores(test), scores), len(test)

@@ -63,6 +63,7 @@ class VAEConfig:
     reconstruction: str = "sum"      # squared error "sum"med or averaged ("mean") over features
     angle_weight: float = 0.25       # weight of the η and φ features in the reconstruction error
     qat_lr_scale: float = 0.1        # QAT fine-tuning learning rate, relative to learning_rate
+    inputs: str = "calo"             # the 57 inputs' objects: calo or phase2 (datasets.adc)
 
 
 def _tf():
@@ -193,6 +194,11 @@ class AnomalyModel:
             scaling = InputScaling.from_dict(meta["input_scaling"])
         except (KeyError, TypeError, ValueError) as err:
             raise L1TInputError(path, f"missing or malformed field ({err})", "config") from None
+        from l1t.datasets.adc import OBJECT_SOURCES
+
+        if cfg.inputs not in OBJECT_SOURCES:
+            raise L1TInputError(path, f"unknown inputs {cfg.inputs!r} (known: "
+                                f"{', '.join(OBJECT_SOURCES)})", "config.inputs")
         for key in ("offset", "shift"):
             if len(getattr(scaling, key)) != N_FEATURES:
                 raise L1TInputError(path, f"input scaling has {len(getattr(scaling, key))} "
