@@ -542,7 +542,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
         wanted = reqs[:m].copy()
         sim = None
         if not totals.steady:
-            sim = pipe_mod.simulate(pipeline, n_bx, pipe_state)
+            sim = pipe_mod.simulate(pipeline, n_bx, pipe_state, latencies=False)
             totals.cycle_bx += n_bx
             # A pipeline whose every stage keeps up never queues: no event can be lost and each
             # BX's latency depends only on its clock phase, which repeats every orbit (clocks

@@ -362,14 +362,15 @@ def _new_state(p: Pipeline) -> SimState:
 
 
 def simulate(pipeline: Pipeline, n_bx: int = BX_PER_ORBIT, state: SimState | None = None, *,
-             events: bool = True, stage_times: bool = False,
+             events: bool = True, stage_times: bool = False, latencies: bool = True,
              block_bx: int = 2048) -> SimResult:
     """Cycle-level simulation of ``n_bx`` consecutive BX (one event per BX, every slot filled),
     continuing ``state`` if given, which is updated in place (and returned as ``result.state``):
     chunk after chunk gives bit for bit one long run.
 
-    ``events=False`` keeps only the totals (memory independent of ``n_bx``); ``stage_times``
-    adds every stage's output time per BX; ``block_bx`` BX go through the stages at a time
+    ``events=False`` keeps only the totals (memory independent of ``n_bx``); with
+    ``latencies=False`` the events are only ``lost`` and ``lost_stage``; ``stage_times`` adds
+    every stage's output time per BX; ``block_bx`` BX go through the stages at a time
     (any value gives the same result). Returns :class:`SimResult` (times in ns).
     """
     if isinstance(n_bx, bool) or not isinstance(n_bx, (int, np.integer)) or n_bx < 0:
@@ -413,7 +414,7 @@ def simulate(pipeline: Pipeline, n_bx: int = BX_PER_ORBIT, state: SimState | Non
     l1a_ns = lost = lost_stage = ready_ns = None
     if events:
         lost = out_l1a < 0
-        l1a_ns = np.where(lost, np.nan, tb.ns(out_l1a))
+        l1a_ns = np.where(lost, np.nan, tb.ns(out_l1a)) if latencies else None
         lost_stage = out_lost
     if stage_times:
         ready_ns = {name: np.where(out_ready[s] < 0, np.nan, tb.ns(out_ready[s]))
