@@ -13,8 +13,9 @@
    lookup table vs the net at equal efficiency: turn-on 90% points, single-muon rates on the
    zero-bias crossings and the rate reduction at 22 GeV.
 6. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly and muon
-   pT stages taking latency/II/clock from the RTL firmware reports: accept rates, deadtime, and
-   the latency budget table.
+   pT stages taking latency/II/clock from the RTL firmware reports, drawing the rate table's
+   crossings (zero-bias + the weighted QCD tail) with Z→ℓℓ injected: accept rates, deadtime,
+   the signal's efficiency after them, and the latency budget table.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from l1t.trigger.muon_performance import muon_performance
 from l1t.trigger.rates import summarize
 from l1t.validation.firmware_check import check_table_text, firmware_check
 from l1t.trigger.report import rate_table_text, write_rates
+from l1t.trigger.stream.injection import signal_table_text
 from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
 #: pT-hat above which the weighted QCD sample replaces zero-bias crossings at μ = 200, where
@@ -45,6 +47,7 @@ DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
 DEMO_FIRMWARE_EVENTS = 3000
 DEMO_STREAM_ORBITS = 200      #: 0.7 million BX, 18 ms of beam
+DEMO_SIGNAL_FRACTION = 0.002  #: of the colliding slots: about 1,100 Z->ll crossings injected
 DEMO_MUON_GUN = 30000         #: gun muons for the demo's muon pT net (about a minute)
 DEMO_MUON_THRESHOLD = 22.0    #: GeV, the single-muon seed of the menus
 #: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
@@ -129,12 +132,18 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
 
     report = check.get("firmware_report")
     firmware = {k: v for k, v in (("anomaly", report), ("muon_pt", muon_report)) if v}
-    stream, paths = stream_job(menu_path, [out / "minbias"], out / "stream", orbits=DEMO_STREAM_ORBITS,
-                               seed=seed, firmware=firmware or None, progress=progress)
+    stream, paths = stream_job(menu_path, [out / "minbias", out / "qcd"], out / "stream",
+                               orbits=DEMO_STREAM_ORBITS, seed=seed, firmware=firmware or None,
+                               stitch_pthat=DEMO_STITCH_PTHAT, signals=[out / "z_ll"],
+                               signal_fraction=DEMO_SIGNAL_FRACTION, progress=progress)
     echo(f"\n== {DEMO_STREAM_ORBITS} orbits of the 40 MHz stream through the Phase-2 pipeline "
-         f"(nominal 2808-bunch filling, zero-bias crossings at <mu> = {stream['mean_mu']:.0f}; "
-         f"model stages from {', '.join(firmware.values()) or 'the preset'}) -> {paths['json']}")
+         f"(nominal 2808-bunch filling, the rate table's crossings: zero-bias + weighted QCD "
+         f"above pT-hat {DEMO_STITCH_PTHAT:g} GeV at <mu> = {stream['mean_mu']:.0f}; Z->ll in "
+         f"{DEMO_SIGNAL_FRACTION:g} of the colliding slots; model stages from "
+         f"{', '.join(firmware.values()) or 'the preset'}) -> {paths['json']}")
     echo(stream_table_text(stream))
+    echo("")
+    echo(signal_table_text(stream["signals"]))
     echo("")
     echo(latency_table_text(stream))
     result["stream"] = stream

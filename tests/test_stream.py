@@ -386,3 +386,6 @@ def test_l1t_stream_command(zero_bias, tmp_path, capsys):
     assert not bad.exists()
     assert main(["stream", "--input", str(zero_bias / "z_ll"), "--orbits", "5", "--out",
                  str(bad), "--quiet"]) == 2                  # a signal is not zero-bias
+    assert main(["stream", "--input", str(zero_bias / "zb"), "--orbits", "5", "--signal",
+                 str(zero_bias / "z_ll"), "--out", str(bad), "--quiet"]) == 2   # no fraction
+    assert not bad.exists()

@@ -97,7 +97,9 @@ def latency_table_text(summary: dict) -> str:
 
 
 def stream_table_text(summary: dict) -> str:
-    """Rates per seed and total (requested before deadtime, accepted), deadtime and losses."""
+    """Rates per seed and total of the background crossings (zero-bias and QCD, as ``l1t rates``
+    gives them): requested before deadtime, accepted; the L1 accept rate (injected signal
+    included), deadtime and losses."""
     lines = [f"{'seed':34s} {'prescale':>8s} {'requested [kHz]':>20s} {'accepted [kHz]':>20s}"]
     for s in summary["seeds"]:
         lines.append(f"{s['seed']:34s} {s['prescale']:8g} {s['requested_khz']:10.2f} ± "
@@ -106,9 +108,11 @@ def stream_table_text(summary: dict) -> str:
     t = summary["total"]
     lines.append(f"{'TOTAL':34s} {'':8s} {t['requested_khz']:10.2f} ± {t['requested_err_khz']:7.2f} "
                  f"{t['accepted_khz']:10.2f} ± {t['accepted_err_khz']:7.2f}")
-    if t.get("max_accept_khz"):
-        lines.append(f"L1 accept rate {t['accepted_khz']:.1f} kHz vs maximum "
-                     f"{t['max_accept_khz']:g} kHz: {'OK' if t['within_max'] else 'OVER'}")
+    signal = (f" (injected signal {t['signal_accepted_khz']:.1f} kHz included)"
+              if t.get("signal_accepted_khz") else "")
+    lines.append(f"L1 accept rate {t['l1a_khz']:.1f} kHz{signal}"
+                 + (f" vs maximum {t['max_accept_khz']:g} kHz: "
+                    f"{'OK' if t['within_max'] else 'OVER'}" if t.get("max_accept_khz") else ""))
     d, lost = summary["deadtime"], summary["lost"]
     lines.append(f"deadtime {100 * d['fraction']:.3f}% of requests (trigger rules "
                  f"{lost['trigger_rules']}, derandomizer {lost['derandomizer']}, pipeline "

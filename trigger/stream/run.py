@@ -82,7 +82,7 @@ class StreamResult:
     mean_mu: float
     requested: np.ndarray          # (n_seeds,) prescaled firings, before deadtime
     accepted: np.ndarray           # (n_seeds,) of those, in BX that got an L1A
-    total_requests: int
+    total_requests: int            # BX with a request (injected signal included)
     l1a: L1AResult
     lost_pipeline: int
     lost_pipeline_by_stage: dict[str, int]
@@ -93,6 +93,8 @@ class StreamResult:
     config: dict[str, Any] = field(default_factory=dict)
     signals: list[dict] = field(default_factory=list)
     draws: dict[str, int] = field(default_factory=dict)
+    signal_requests: int = 0       # of total_requests, injected signal crossings
+    signal_accepts: int = 0        # of the L1 accepts, injected signal crossings
 
     @property
     def seconds(self) -> float:
@@ -114,9 +116,14 @@ class StreamResult:
             seeds.append({"seed": s.name, "prescale": s.prescale,
                           "requested_khz": req, "requested_err_khz": req_err,
                           "accepted_khz": acc, "accepted_err_khz": acc_err})
-        req, req_err = self.rate_khz(self.total_requests)
-        acc, acc_err = self.rate_khz(self.l1a.n_accepted)
+        # per seed and TOTAL: the background crossings (zero-bias and QCD), as l1t rates gives
+        # them; the L1 accept rate the readout sees includes the injected signal
+        req, req_err = self.rate_khz(self.total_requests - self.signal_requests)
+        acc, acc_err = self.rate_khz(self.l1a.n_accepted - self.signal_accepts)
+        all_acc, all_err = self.rate_khz(self.l1a.n_accepted)
+        sig_acc, _ = self.rate_khz(self.signal_accepts)
         l1a = self.l1a.summary()
+        limit = self.pipeline.get("max_accept_khz")
         return {
             "menu": self.menu.name, "filling_scheme": self.scheme.name,
             "n_bunches": self.scheme.n_bunches, "orbits": self.orbits, "bx": self.n_bx,
@@ -125,9 +132,9 @@ class StreamResult:
             "config": self.config, "seeds": seeds,
             "total": {"requested_khz": req, "requested_err_khz": req_err,
                       "accepted_khz": acc, "accepted_err_khz": acc_err,
-                      "max_accept_khz": self.pipeline.get("max_accept_khz"),
-                      "within_max": (acc <= self.pipeline["max_accept_khz"])
-                      if self.pipeline.get("max_accept_khz") else None},
+                      "l1a_khz": all_acc, "l1a_err_khz": all_err,
+                      "signal_accepted_khz": sig_acc, "max_accept_khz": limit,
+                      "within_max": (all_acc <= limit) if limit else None},
             "deadtime": {"fraction": l1a["deadtime_fraction"],
                          "derandomizer_full_fraction": l1a["full_fraction"],
                          "max_occupancy": l1a["max_occupancy"],
@@ -272,6 +279,8 @@ class _Totals:
     accepted: np.ndarray = None         # type: ignore[assignment]
     counters: np.ndarray = None         # type: ignore[assignment]  prescale counters
     total_requests: int = 0
+    signal_requests: int = 0
+    signal_accepts: int = 0
     lost_pipeline: int = 0
     lost_by_stage: dict = field(default_factory=dict)
     n_colliding: int = 0
@@ -324,6 +333,7 @@ def _save(path: Path, key: str, totals: _Totals, l1a_state: L1AState, pipe_state
         arrays.update({f"timeline{i}_{k}": v for k, v in enumerate(part)})
     meta = {"format": CHECKPOINT_FORMAT, "key": key, "orbit": totals.orbit,
             "total_requests": totals.total_requests, "lost_pipeline": totals.lost_pipeline,
+            "signal_requests": totals.signal_requests, "signal_accepts": totals.signal_accepts,
             "lost_by_stage": totals.lost_by_stage, "n_colliding": totals.n_colliding,
             "mu_sum": totals.mu_sum, "steady": totals.steady, "cycle_bx": totals.cycle_bx,
             "wall": totals.wall, "substituted": totals.substituted, "timeline_parts": len(totals.timeline),
@@ -361,7 +371,8 @@ def _load(path: Path, key: str, totals: _Totals, l1a_state: L1AState, pipeline, 
     totals.orbit = int(meta["orbit"])
     totals.requested, totals.accepted = data["requested"], data["accepted"]
     totals.draws, totals.counters = data["draws"], data["counters"]
-    for k in ("total_requests", "lost_pipeline", "n_colliding", "cycle_bx"):
+    for k in ("total_requests", "signal_requests", "signal_accepts", "lost_pipeline",
+              "n_colliding", "cycle_bx"):
         setattr(totals, k, int(meta[k]))
     totals.substituted = float(meta["substituted"])
     totals.lost_by_stage = {k: int(v) for k, v in meta["lost_by_stage"].items()}
@@ -563,6 +574,12 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
         totals.accepted += _count_bits(kept[acc[req_pos[:nr]]], n_seeds)
         if ns:
             pos = sig_pos[:ns]
+            # the seeds' rates are the background's (as l1t rates gives them): take the
+            # injected crossings out; the L1A counts keep them (they took readout time)
+            totals.requested -= _count_bits(sig_words[:ns], n_seeds)
+            totals.accepted -= _count_bits(sig_words[:ns][acc[pos]], n_seeds)
+            totals.signal_requests += int(np.count_nonzero(sig_words[:ns].any(axis=1)))
+            totals.signal_accepts += int(np.count_nonzero(acc[pos]))
             fate = fate_of[res.fate[pos]]                 # accepted, not requested, ...
             if lost is not None:                            # requested, lost in the pipeline
                 fate = np.where(lost[pos] & sig_words[:ns].any(axis=1), 2, fate)
@@ -605,6 +622,7 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
         mean_mu=totals.mu_sum * MU_STEP / max(totals.n_colliding, 1),
         requested=totals.requested, accepted=totals.accepted,
         total_requests=totals.total_requests, l1a=totals.l1a,
+        signal_requests=totals.signal_requests, signal_accepts=totals.signal_accepts,
         lost_pipeline=totals.lost_pipeline, lost_pipeline_by_stage=totals.lost_by_stage,
         pipeline=pipe_mod.stream_report(pipeline, pipe_state),
         pool={**pool.summary(), "n_interactions_range": [zi.n_min, zi.n_max],
