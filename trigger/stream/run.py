@@ -16,8 +16,9 @@ by BX:
 3. **L1A distribution** — trigger rules and the readout derandomizer
    (:mod:`l1t.trigger.stream.l1a`): accepts, vetoes, deadtime.
 
-Steps 0–1 run in one compiled pass per chunk of whole orbits (the draws are counter-based
-hashes of the BX number, so nothing depends on the chunking); the rest are compiled passes too.
+The draws and the prescales run in one compiled pass per chunk of whole orbits (the draws are
+counter-based hashes of the BX number, so nothing depends on the chunking); the pipeline and the
+L1A distribution are compiled passes too.
 Rates are counts per simulated time: ``rate[kHz] = count × 11.2456 / orbits``. With a constant
 ⟨μ⟩ equal to the pool's, the requested rate of a seed estimates what ``l1t rates`` computes from
 the same inputs. Memory is bounded by one chunk whatever the simulated time; with a checkpoint
