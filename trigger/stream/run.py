@@ -173,19 +173,20 @@ def _crossings_kernel(g0, n_bx, colliding, keys, which, prob, alias, p_hard, zb_
     n_time = nint.shape[0]
     kept = np.zeros(n_words, np.uint64)
     one = np.uint64(1)
-    slot = 0
-    orbit = 0
     nr = 0
     ns = 0
     n_zb = 0
     n_qcd = 0
     n_signal = 0
-    for i in range(n_bx):
-        if not colliding[slot]:
-            requests[i] = False
-            if i < n_time:
-                nint[i] = 0
-        else:
+    n_slots = colliding.shape[0]
+    slots = np.flatnonzero(colliding)
+    for i in range(n_bx):                    # empty slots: no collision, no request
+        requests[i] = False
+    for i in range(n_time):
+        nint[i] = 0
+    for orbit in range(n_bx // n_slots):
+        for c in range(slots.shape[0]):
+            i = orbit * n_slots + slots[c]
             g = g0 + i
             kind = 0                                  # 0 zero-bias, 1 QCD, 2 signal
             row = 0
@@ -250,10 +251,6 @@ def _crossings_kernel(g0, n_bx, colliding, keys, which, prob, alias, p_hard, zb_
                 ns += 1
             if i < n_time:
                 nint[i] = zb_n[row] if kind == 0 else (q_n[row] if kind == 1 else s_n[row])
-        slot += 1
-        if slot == colliding.shape[0]:
-            slot = 0
-            orbit += 1
     stats[0] += nr
     stats[1] += ns
     stats[3] += n_zb
