@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..acceptance import Fraction, weighted_fractions
+from ..acceptance import weighted_fractions
 from .crossings import SignalPool, unpack
 
 #: Fates of a signal BX (as :func:`l1t.trigger.stream.l1a.distribute` reports them, plus the
@@ -162,8 +162,3 @@ def signal_table_text(signals: list[dict]) -> str:
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + ("\n(requested: a seed's prescaled decision, before deadtime; "
                                   "accepted: and its BX got an L1A; 68% Clopper-Pearson)")
-
-
-def fraction_of(d: dict) -> Fraction:
-    """A :class:`~l1t.trigger.acceptance.Fraction` from its JSON form."""
-    return Fraction(d["value"], d["low"], d["high"])

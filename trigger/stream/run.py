@@ -44,8 +44,9 @@ from .. import prescale
 from .crossings import (MU_STEP, AliasTable, EventPool, MuProfile, PileupTables, SignalPool,
                         ZeroBiasIndex, _alias_draw, _uniform, stream_keys, unpack)
 from .filling import FillingScheme, nominal_25ns
-from .injection import SignalTally
-from .l1a import FATE_ACCEPTED, FATE_LOST, FATE_VETOED, L1AConfig, L1AResult, L1AState, distribute
+from .injection import FATES, SignalTally
+from .l1a import (FATE_ACCEPTED, FATE_LOST, FATE_NONE, FATE_VETOED, L1AConfig, L1AResult,
+                  L1AState, distribute)
 from ..menu import Menu
 from ..lhc import BX_PER_ORBIT, LHC_REVOLUTION_KHZ
 
@@ -509,7 +510,10 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
     sig_cap = cap if signals else 0
     sig_pos, sig_which, sig_row = (np.empty(sig_cap, np.int64) for _ in range(3))
     sig_words = np.empty((sig_cap, n_words), np.uint64)
-    fate_of = np.array([1, 0, 3, 4], np.int64)     # l1a FATE_* → injection.FATES index
+    fate_of = np.empty(4, np.int64)                 # l1a FATE_* → injection.FATES index
+    for code, name in ((FATE_NONE, "not_requested"), (FATE_ACCEPTED, "accepted"),
+                       (FATE_VETOED, "vetoed_rule"), (FATE_LOST, "lost_derandomizer")):
+        fate_of[code] = FATES.index(name)
 
     from tqdm import tqdm
 
@@ -580,7 +584,8 @@ def run_stream(menu: Menu, pool: EventPool, pipeline, *, seconds: float | None =
             totals.signal_accepts += int(np.count_nonzero(acc[pos]))
             fate = fate_of[res.fate[pos]]                 # accepted, not requested, ...
             if lost is not None:                            # requested, lost in the pipeline
-                fate = np.where(lost[pos] & sig_words[:ns].any(axis=1), 2, fate)
+                fate = np.where(lost[pos] & sig_words[:ns].any(axis=1),
+                                FATES.index("lost_pipeline"), fate)
             for i, t in enumerate(tallies):
                 sel = sig_which[:ns] == i
                 t.add(s_w[sig_row[:ns][sel]], sig_words[:ns][sel], fate[sel],
