@@ -365,8 +365,8 @@ def _load(path: Path, key: str, totals: _Totals, l1a_state: L1AState, pipeline, 
                             "checkpoint")
     if meta["key"] != key:
         raise L1TInputError(path, "the checkpoint belongs to another stream (menu, inputs, "
-                            "pipeline, seed, <mu>, filling scheme or signals differ)",
-                            "checkpoint")
+                            "pipeline, seed, <mu>, filling scheme or signals differ); start "
+                            "over without --resume", "checkpoint")
     totals.orbit = int(meta["orbit"])
     totals.requested, totals.accepted = data["requested"], data["accepted"]
     totals.draws, totals.counters = data["draws"], data["counters"]
