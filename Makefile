@@ -1,11 +1,12 @@
-# make demo | make test | make test-full | make bench — each creates .venv when missing.
+# make demo | make test | make test-full | make bench — each creates .venv when missing
+# (test-full also installs headless Chromium for the report's browser test).
 # Dependencies are named in setup.cfg; their pins live in constraints.txt.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.l1t-installed
 
-.PHONY: demo test test-full bench install clean muon-lut
+.PHONY: demo test test-full bench install clean muon-lut browser
 
 install: $(STAMP)
 
@@ -24,8 +25,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test-full: $(STAMP)
+test-full: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+# Headless Chromium for the report's browser test (Debian's package). Where apt-get is missing
+# or not allowed, this says so and the test skips with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }; }; } || \
+	  echo "chromium not installed (no apt-get, or not allowed here): the browser test is skipped"
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

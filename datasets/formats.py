@@ -200,31 +200,53 @@ def _fixed_root_clock() -> Iterator[None]:
                 m.datetime = old
 
 
-def _write_parquet(events: ak.Array, tmp: Path, meta: str) -> None:
+def _write_parquet(chunks: Iterable[ak.Array], n: int, tmp: Path, meta: str) -> None:
     import pyarrow.parquet as pq
 
-    table = ak.to_arrow_table(events, extensionarray=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           METADATA_KEY.encode(): meta.encode()})
-    pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE, compression="zstd")
+    writer = None
+    try:
+        for events in chunks:
+            table = ak.to_arrow_table(events, extensionarray=False)
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   METADATA_KEY.encode(): meta.encode()})
+            if writer is None:      # (one table written this way is pq.write_table's bytes)
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
-def _write_root(events: ak.Array, tmp: Path, meta: str) -> None:
+def _write_root(chunks: Iterable[ak.Array], n: int, tmp: Path, meta: str) -> None:
     import uproot
 
-    names = list(ak.fields(events))
-    data = {name: events[name] for name in names}
-    types_ = {name: (np.dtype(EVENT_FIELDS[name]) if name in EVENT_FIELDS else data[name].type)
-              for name in names}
-    n = len(events)
     file_uuid = uuid.uuid5(uuid.NAMESPACE_OID, f"l1t:{n}:{meta}")
     # A file object (not a path) so the name stored in the file does not depend on the tmp name.
     with _fixed_root_clock(), open(tmp, "w+b") as fh, \
             uproot.recreate(fh, uuid_function=lambda: file_uuid) as out:
-        tree = out.mktree(TREE, types_, initial_basket_capacity=n // ROW_GROUP_SIZE + 2)
-        for start in range(0, n, ROW_GROUP_SIZE):
-            tree.extend({k: v[start:start + ROW_GROUP_SIZE] for k, v in data.items()})
+        tree = None
+        for events in chunks:
+            names = list(ak.fields(events))
+            data = {name: events[name] for name in names}
+            if tree is None:
+                types_ = {name: (np.dtype(EVENT_FIELDS[name]) if name in EVENT_FIELDS
+                                 else data[name].type) for name in names}
+                tree = out.mktree(TREE, types_, initial_basket_capacity=n // ROW_GROUP_SIZE + 2)
+            for start in range(0, len(events), ROW_GROUP_SIZE):
+                tree.extend({k: v[start:start + ROW_GROUP_SIZE] for k, v in data.items()})
         out[ROOT_METADATA] = meta
+
+
+_WRITERS = {"parquet": "_write_parquet", "root": "_write_root"}   # looked up when called
+_OUT_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".root": "root"}
+
+
+def _out_format(path: Path, fmt: str | None) -> str:
+    fmt = fmt or _OUT_SUFFIX.get(path.suffix.lower())
+    if fmt not in _WRITERS:
+        raise L1TInputError(path, f"cannot tell the output format (fmt={fmt!r}); "
+                                  "use a .parquet or .root suffix or fmt='parquet'/'root'")
+    return fmt
 
 
 def write_events(events: ak.Array, path: PathLike, fmt: str | None = None,
@@ -236,15 +258,37 @@ def write_events(events: ak.Array, path: PathLike, fmt: str | None = None,
     and deterministic: the same input gives the same bytes.
     """
     path = Path(path)
-    fmt = fmt or {".parquet": "parquet", ".pq": "parquet", ".root": "root"}.get(
-        path.suffix.lower())
-    writers = {"parquet": _write_parquet, "root": _write_root}
-    if fmt not in writers:
-        raise L1TInputError(path, f"cannot tell the output format (fmt={fmt!r}); "
-                                  "use a .parquet or .root suffix or fmt='parquet'/'root'")
+    fmt = _out_format(path, fmt)
     events = from_awkward(events, path)
     meta = json.dumps(metadata or {}, sort_keys=True)
-    return atomic_write(path, lambda tmp: writers[fmt](events, tmp, meta))
+    return atomic_write(path, lambda tmp: globals()[_WRITERS[fmt]]([events], len(events), tmp,
+                                                                   meta))
+
+
+def write_event_chunks(chunks: Iterable[ak.Array], n_events: int, path: PathLike,
+                       fmt: str | None = None, metadata: dict | None = None) -> Path:
+    """:func:`write_events` of the concatenation of ``chunks`` (``n_events`` in all), one chunk
+    in memory at a time; the file holds exactly what :func:`write_events` of the concatenated
+    events would (the same bytes for parquet, the same entries for ROOT). A count other than
+    ``n_events`` is an error (nothing is written)."""
+    path = Path(path)
+    fmt = _out_format(path, fmt)
+    meta = json.dumps(metadata or {}, sort_keys=True)
+    seen = [0]
+
+    def checked() -> Iterator[ak.Array]:
+        for events in chunks:
+            events = from_awkward(events, path, first_entry=seen[0])
+            seen[0] += len(events)
+            yield events
+
+    def write(tmp: Path) -> None:
+        globals()[_WRITERS[fmt]](checked(), n_events, tmp, meta)
+        if seen[0] != n_events:
+            raise L1TInputError(path, f"{seen[0]} events written, {n_events} announced",
+                                "events")
+
+    return atomic_write(path, write)
 
 
 # --------------------------------------------------------------------------- reading helpers

@@ -260,8 +260,9 @@ def production_text(manifest: dict, out_dir: str | Path) -> str:
     """What ``l1t generate`` prints: the sample, crossings, pileup, chunks, where the manifest
     is, the input a user's sample came from and the cross section."""
     p = manifest["parameters"]
+    lar = f", EM towers from the LAr {p['lar']['reconstruction']}" if p.get("lar") else ""
     lines = [f"{p['sample']}: {manifest['events_done']} crossings at pileup {p['pileup']:g} in "
-             f"{len(manifest['chunks'])} chunk(s) -> {Path(out_dir) / MANIFEST}"]
+             f"{len(manifest['chunks'])} chunk(s){lar} -> {Path(out_dir) / MANIFEST}"]
     origin = manifest.get("origin")
     if origin:
         files = ", ".join(Path(f).name for f in origin["files"])

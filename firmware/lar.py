@@ -116,7 +116,7 @@ def recurrence_cycles(model_dir: str | Path) -> int | None:
     the RTL backend does it); None for a window net."""
     from l1t.models.lar.model import LArModel
 
-    from .rtl import DEFAULT_LATENCY_CUTOFF, pipeline_stages
+    from .rtl import pipeline_figures, trace
 
     model = LArModel.load(model_dir)
     if model.kind != "rnn":
@@ -124,7 +124,8 @@ def recurrence_cycles(model_dir: str | Path) -> int | None:
     from tensorflow import keras
 
     loop = keras.Model(model.net.input, model.net.get_layer("state").output, name="lar_rnn_loop")
-    return pipeline_stages(from_keras(loop, model.input_type), DEFAULT_LATENCY_CUTOFF)
+    fw = from_keras(loop, model.input_type)
+    return int(pipeline_figures(trace(fw), fw.clock_ns)["latency_cycles"])
 
 
 def firmware_figures(model_dir: str | Path, report: dict) -> dict:

@@ -142,18 +142,23 @@ def _stack(values: list[Any], like: Any) -> Any:
     return FixedVariableArray(vars_, like.solver_options)
 
 
-def trace(fw: FirmwareModel) -> Any:
-    """da4ml ``CombLogic`` of the whole model (outputs concatenated in ``fw.outputs`` order)."""
-    from da4ml.trace import FixedVariableArrayInput, comb_trace
+def _check_io(fw: FirmwareModel, outputs: list[str]) -> None:
+    """Inputs and outputs within da4ml's simulator interface (int32 words)."""
+    named = [(fw.input.name, fw.input_type, "input_t")] + \
+        [(n, fw.layer(n).result_type, "result_t") for n in outputs]
+    for name, t, field in named:
+        if t.width > MAX_IO_WIDTH:
+            what = "input" if field == "input_t" else "output"
+            raise L1TInputError(name, f"{what} type {t} is wider than {MAX_IO_WIDTH} bits "
+                                "(da4ml's simulator interface)", field)
 
-    for t, name in ((fw.input_type, fw.input.name),):
-        if t.width > MAX_IO_WIDTH:
-            raise L1TInputError(name, f"input type {t} is wider than {MAX_IO_WIDTH} bits "
-                                "(da4ml's simulator interface)", "input_t")
-    for name, t in zip(fw.outputs, fw.output_types):
-        if t.width > MAX_IO_WIDTH:
-            raise L1TInputError(name, f"output type {t} is wider than {MAX_IO_WIDTH} bits "
-                                "(da4ml's simulator interface)", "result_t")
+
+def trace_layers(fw: FirmwareModel) -> tuple[Any, dict[str, Any]]:
+    """da4ml's input array and every layer's traced values (``{layer name: array}``): the
+    expensive part of a build (da4ml solves each Dense layer's constant-matrix product here).
+    Sub-nets of ``fw`` (the first k layers) are :func:`comb_of` these values."""
+    from da4ml.trace import FixedVariableArrayInput
+
     inp = FixedVariableArrayInput(fw.n_in)
     k, i, f = _kif(fw.input_type)
     values: dict[str, Any] = {}
@@ -175,31 +180,56 @@ def trace(fw: FirmwareModel) -> Any:
             raise L1TInputError(getattr(layer, "name", "?"), f"layer kind "
                                 f"{type(layer).__name__} is not supported by the RTL backend",
                                 "layer")
-    outs = np.concatenate([np.ravel(values[name]._vars) for name in fw.outputs])
+    return inp, values
+
+
+def comb_of(inp: Any, values: dict[str, Any], outputs: list[str]) -> Any:
+    """da4ml ``CombLogic`` from the input to the layers ``outputs`` (concatenated in order)."""
+    from da4ml.trace import comb_trace
+
+    outs = np.concatenate([np.ravel(values[name]._vars) for name in outputs])
     return comb_trace(inp, outs)
 
 
-def pipeline_stages(fw: FirmwareModel, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> int:
-    """Clock cycles of ``fw`` pipelined as :class:`RTLBackend` does it (da4ml's stages for
-    ``latency_cutoff``), without writing or compiling Verilog: for a sub-network whose latency
-    matters on its own (a recurrent step's loop)."""
-    from da4ml.trace.pipeline import to_pipeline
+def trace(fw: FirmwareModel) -> Any:
+    """da4ml ``CombLogic`` of the whole model (outputs concatenated in ``fw.outputs`` order)."""
+    _check_io(fw, fw.outputs)
+    inp, values = trace_layers(fw)
+    return comb_of(inp, values, fw.outputs)
 
-    return len(to_pipeline(trace(fw), latency_cutoff, verbose=False).solutions)
+
+def pipeline_figures(comb: Any, clock_ns: float,
+                     latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict[str, Any]:
+    """Latency (pipeline stages, ns at ``clock_ns``), II and da4ml's resource estimate of a
+    ``CombLogic``, without writing or building anything."""
+    from da4ml.codegen import VerilogModel
+
+    model = VerilogModel(comb, "model", tempfile.gettempdir(), latency_cutoff=latency_cutoff,
+                         print_latency=False)
+    pipe = getattr(model, "_pipe", None)
+    cycles = len(pipe.solutions) if pipe is not None else 0
+    return {"latency_cycles": cycles, "clock_ns": float(clock_ns),
+            "latency_ns": cycles * float(clock_ns), "initiation_interval": 1,
+            "LUT": int(round(float((pipe if pipe is not None else comb).cost))),
+            "FF": int(pipe.reg_bits) if pipe is not None else 0}
 
 
 class RTLBackend(Backend):
     """da4ml Verilog + Verilator simulation of the IR (bit-exact to the emulator).
 
     ``latency_cutoff``: da4ml's delay budget per pipeline stage (smaller: more stages, faster
-    clock); ``n_threads``: simulator threads (0: all); ``chunk_size``: events per call.
+    clock); ``n_threads``: simulator threads (0: all); ``chunk_size``: events per call;
+    ``build``: write the Verilog and build the Verilator simulation (False: only trace and
+    pipeline the design, which gives the same latency and resource figures in a fraction of
+    the time, and no ``predict``).
     """
 
     name = "rtl"
     unavailable_reason = "not available: compile() the model first"
 
     def __init__(self, latency_cutoff: float = DEFAULT_LATENCY_CUTOFF, n_threads: int = 0,
-                 chunk_size: int = DEFAULT_CHUNK, verbose: bool = False) -> None:
+                 chunk_size: int = DEFAULT_CHUNK, verbose: bool = False,
+                 build: bool = True) -> None:
         super().__init__()
         if not isinstance(latency_cutoff, (int, float)) or isinstance(latency_cutoff, bool) \
                 or latency_cutoff <= 0:
@@ -209,6 +239,7 @@ class RTLBackend(Backend):
         self.n_threads = int(n_threads)
         self.chunk_size = check_chunk_size(self.name, chunk_size)
         self.verbose = verbose
+        self.build = bool(build)
         self._model: Any = None
         self._comb: Any = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -220,6 +251,11 @@ class RTLBackend(Backend):
         from .verilator_wrapper import ensure_verilator
 
         comb = trace(fw_model)                      # refuses unsupported modes before any build
+        if not self.build:                          # the pipeline only: figures, no files
+            self._comb = comb
+            self._model = VerilogModel(comb, "model", tempfile.gettempdir(),
+                                       latency_cutoff=self.latency_cutoff, print_latency=False)
+            return
         ensure_verilator()
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="l1t_rtl_")
@@ -239,6 +275,9 @@ class RTLBackend(Backend):
 
     def _predict(self, x: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
         fw = self.fw_model
+        if not self.build:
+            raise L1TInputError(self.name, "compiled with build=False: hardware figures only, "
+                                "no simulation", "build")
         n = len(x)
         total = sum(fw.output_sizes)
         flat = np.empty((n, total), dtype=np.float64)

@@ -425,6 +425,55 @@ def cmd_stream(args) -> int:
     return 0
 
 
+def _name_list(text: str) -> list[str]:
+    """Comma-separated names (``none`` or an empty text: none)."""
+    return [] if text.strip() in ("", "none") else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _batch_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated batch sizes, got {text!r}")
+    if not values or any(not 1 <= v <= 1 << 20 for v in values):
+        raise argparse.ArgumentTypeError(f"batch sizes must be integers in 1..{1 << 20}, "
+                                         f"got {text!r}")
+    return values
+
+
+def cmd_profile(args) -> int:
+    from l1t.validation.profile import profile, profile_table_text
+    from l1t.validation.split import split_table_text
+
+    p = profile(list(args.models) + list(args.models_opt), args.out, families=args.reference, sizes=args.sizes,
+                backends=args.backends, batch_sizes=args.batch_sizes, budget_s=args.budget,
+                split=not args.no_split, link_budget_gbps=args.link_gbps, seed=args.seed,
+                runner_options={"rtl": {"simulate": args.rtl_simulate}},
+                progress=not args.quiet)
+    print(profile_table_text(p))
+    for s in p.splits:
+        print()
+        print(split_table_text(s))
+    print(f"-> {', '.join(p.paths.values())}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from l1t.validation.report import report_text, write_report
+
+    print(report_text(write_report(args.run_dir, args.out)))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from l1t.datasets.export import export
+
+    result = export(args.run_dir, args.format, args.out, samples=args.samples)
+    print(result.text())
+    print(f"-> {Path(args.out) / 'datasheet.json'}, {Path(args.out) / 'DATASHEET.md'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from l1t.demo import run_demo
 
@@ -782,6 +831,55 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     _add_no_verify(s)
     s.set_defaults(func=cmd_stream)
+
+    s = sub.add_parser("profile", help="latency vs batch size of the deployable models and "
+                       "reference nets on every backend here; model splits FPGA | CPU")
+    from l1t.models.reference import FAMILIES, SIZES
+    from l1t.validation.profile import BATCH_SIZES, BUDGET_S, DEFAULT_BACKENDS
+    from l1t.validation.split import DEFAULT_LINK_GBPS
+
+    s.add_argument("models", nargs="*", default=[],
+                   help="run directories (searched for deployable models) or model directories")
+    s.add_argument("--models", dest="models_opt", nargs="+", default=[], metavar="DIR",
+                   help="more run or model directories")
+    s.add_argument("--reference", type=_name_list, default=list(FAMILIES),
+                   help=f"reference nets: comma-separated of {', '.join(FAMILIES)}, or none "
+                        "(default: all)")
+    s.add_argument("--sizes", type=_name_list, default=["s", "m"],
+                   help=f"reference sizes: comma-separated of {', '.join(SIZES)} (default s,m)")
+    s.add_argument("--backends", type=_name_list, default=list(DEFAULT_BACKENDS),
+                   help=f"comma-separated: {', '.join(DEFAULT_BACKENDS)} (default: all; those "
+                        "missing here are listed with the reason)")
+    s.add_argument("--batch-sizes", type=_batch_list, default=list(BATCH_SIZES),
+                   help="comma-separated (default " + ",".join(map(str, BATCH_SIZES)) + ")")
+    s.add_argument("--budget", type=_number(float, above=0, maximum=60), default=BUDGET_S,
+                   help=f"seconds of calls per point (default {BUDGET_S:g})")
+    s.add_argument("--link-gbps", type=_number(float, above=0, maximum=1e5),
+                   default=DEFAULT_LINK_GBPS,
+                   help=f"link budget of the split analysis in Gb/s (default "
+                        f"{DEFAULT_LINK_GBPS:g}, an estimate: one serial link)")
+    s.add_argument("--no-split", action="store_true", help="skip the split analysis")
+    s.add_argument("--rtl-simulate", action="store_true",
+                   help="also build the RTL in Verilator and time its simulation (slow)")
+    s.add_argument("--seed", type=_seed, default=1)
+    s.add_argument("--out", required=True, help="output directory (profile.json, table, PNGs)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_profile)
+
+    s = sub.add_parser("report", help="one self-contained HTML page of a run's outputs")
+    s.add_argument("run_dir", help="the run directory (e.g. demo-out)")
+    s.add_argument("--out", required=True, help="the HTML file to write")
+    s.set_defaults(func=cmd_report, out_kind="file")
+
+    s = sub.add_parser("export", help="a benchmark-ready dataset (ADC2021 h5, parquet, ROOT) "
+                       "of a run's productions, with its datasheet")
+    from l1t.datasets.export import EXPORT_FORMATS
+
+    s.add_argument("run_dir", help="a run directory (its productions) or one production")
+    s.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
+    s.add_argument("--samples", nargs="+", default=None, help="only these samples")
+    s.add_argument("--out", required=True, help="output directory (files, datasheet)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("demo", help="the main job on a small embedded default")
     s.add_argument("--out", default="demo-out")

@@ -12,10 +12,17 @@
    its firmware check (Keras vs emulator vs C-sim vs RTL, latency within 240 ns), and the
    lookup table vs the net at equal efficiency: turn-on 90% points, single-muon rates on the
    zero-bias crossings and the rate reduction at 22 GeV.
-6. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly and muon
-   pT stages taking latency/II/clock from the RTL firmware reports, drawing the rate table's
-   crossings (zero-bias + the weighted QCD tail) with Z→ℓℓ injected: accept rates, deadtime,
-   the signal's efficiency after them, and the latency budget table.
+6. The LAr energy reconstruction: a small recurrent net trained on sample streams with pileup
+   from the zero-bias pool (or the one of an earlier run), its firmware check with the channels
+   per device, and its resolution and bias beside the optimal filter's.
+7. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly, muon pT
+   and LAr stages taking latency/II/clock from the RTL firmware reports, drawing the rate
+   table's crossings (zero-bias + the weighted QCD tail) with Z→ℓℓ injected: accept rates,
+   deadtime, the signal's efficiency after them, and the latency budget table.
+8. The profile of both nets and of the smallest reference MLP, 1-D CNN and MLP-Mixer on every
+   backend here (latency per call vs batch size, FPGA figures from RTL), and where to split each
+   net between the FPGA and a CPU for a 16 Gb/s link.
+9. The report: one HTML page of everything above, its path printed last.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from l1t.datasets.production import MANIFEST, produce, read_manifest
 from l1t.datasets.summary import format_summary, object_summary
 from l1t.models.anomaly.train import make_default_data, train_vae, training_text
 from l1t.models.anomaly.vae import VAEConfig
+from l1t.models.lar.train import LArData, train_lar
 from l1t.models.muon.nn import NetConfig
 from l1t.models.muon.train import train_muon_pt
 from l1t.trigger.anomaly import tune, write_menu
@@ -37,6 +45,11 @@ from l1t.trigger.menu import load_menu
 from l1t.trigger.muon_performance import muon_performance
 from l1t.trigger.rates import summarize
 from l1t.validation.firmware_check import check_table_text, firmware_check
+from l1t.validation.lar_performance import lar_performance
+from l1t.validation.lar_performance import table_text as lar_table_text
+from l1t.validation.profile import profile, profile_table_text
+from l1t.validation.report import report_text, write_report
+from l1t.validation.split import split_table_text
 from l1t.trigger.report import rate_table_text, write_rates
 from l1t.trigger.stream.injection import signal_table_text
 from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
@@ -50,6 +63,10 @@ DEMO_STREAM_ORBITS = 200      #: 0.7 million BX, 18 ms of beam
 DEMO_SIGNAL_FRACTION = 0.002  #: of the colliding slots: about 1,100 Z->ll crossings injected
 DEMO_MUON_GUN = 30000         #: gun muons for the demo's muon pT net (about a minute)
 DEMO_MUON_THRESHOLD = 22.0    #: GeV, the single-muon seed of the menus
+#: the demo's LAr net: streams of 128 channels x 2000 crossings (about a minute of training)
+DEMO_LAR_DATA = LArData(channels=128, crossings=2000)
+DEMO_LAR_CHANNELS = 32        #: channels (one orbit each) of the demo's LAr comparison
+DEMO_PROFILE_BUDGET = 0.2     #: s of calls per (model, backend, batch size)
 #: Crossings per sample for the demo's anomaly detector (about 1,800 background after the mix).
 DEMO_ANOMALY_DATA = {"w_lnu": 2500, "qcd_pt15": 2800, "z_ll": 350, "ttbar": 50,
                      "a50_4l": 300, "lq80_btau": 300, "h60_tautau": 300, "hpm60_taunu": 300}
@@ -129,9 +146,11 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     result["rates"] = summary
 
     muon_report = _muon_demo(out, seed, progress, echo, result)
+    lar_report = _lar_demo(out, seed, echo, result)
 
     report = check.get("firmware_report")
-    firmware = {k: v for k, v in (("anomaly", report), ("muon_pt", muon_report)) if v}
+    firmware = {k: v for k, v in (("anomaly", report), ("muon_pt", muon_report),
+                                  ("lar", lar_report)) if v}
     stream, paths = stream_job(menu_path, [out / "minbias", out / "qcd"], out / "stream",
                                orbits=DEMO_STREAM_ORBITS, seed=seed, firmware=firmware or None,
                                stitch_pthat=DEMO_STITCH_PTHAT, signals=[out / "z_ll"],
@@ -147,6 +166,20 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     echo("")
     echo(latency_table_text(stream))
     result["stream"] = stream
+
+    prof = profile([out / "vae", out / "muon-pt", out / "lar-rnn"], out / "profile", sizes=("s",),
+                   budget_s=DEMO_PROFILE_BUDGET, progress=progress)
+    echo(f"\n== profile of the nets and the smallest reference nets on every backend here "
+         f"-> {prof.paths['json']}")
+    echo(profile_table_text(prof))
+    for s in prof.splits:
+        echo("")
+        echo(split_table_text(s))
+    result["profile"] = prof
+
+    report = write_report(out, out / "report.html")
+    echo(f"\n== {report_text(report)}")
+    result["report"] = report.path
     return result
 
 
@@ -178,4 +211,27 @@ def _muon_demo(out: Path, seed: int, progress: bool, echo, result: dict) -> str 
         echo(f"single muon at {t.threshold_gev:g} GeV: no crossing fires with the net "
              f"({t.lut.crossings} with the table): the reduction needs more crossings")
     result["muon"] = perf
+    return check.get("firmware_report")
+
+
+def _lar_demo(out: Path, seed: int, echo, result: dict) -> str | None:
+    """Step 6: the LAr recurrent net against the optimal filter; returns its firmware report's
+    path."""
+    model_dir = out / "lar-rnn"
+    if not (model_dir / "model.json").exists():
+        echo("\n== " + train_lar("rnn", model_dir, data=DEMO_LAR_DATA, cache_dir=out / ".cache")
+             .text())
+    else:
+        echo(f"\n== LAr recurrent net: reusing {model_dir}")
+    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
+                           out / "lar-firmware")
+    echo(f"\n== firmware check of the LAr net's step ({check['input_precision']} inputs, "
+         f"{check['events']} steps) -> {out / 'lar-firmware' / 'check.json'}")
+    echo(check_table_text(check))
+    perf = lar_performance([model_dir], out / "lar-performance", channels=DEMO_LAR_CHANNELS,
+                           seed=seed + 30, cache_dir=out / ".cache")
+    echo(f"\n== LAr: the net (firmware) beside the optimal filter, {DEMO_LAR_CHANNELS} channels "
+         f"x one orbit -> {out / 'lar-performance'}")
+    echo(lar_table_text(perf))
+    result["lar"] = perf
     return check.get("firmware_report")

@@ -78,3 +78,77 @@ def small_qkeras_model(name: str = "small"):
         if weights:
             layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in weights])
     return model
+
+
+# --------------------------------------------------------------------------- a small run
+def tiny_vae(out_dir, seed: int = 3):
+    """A 57 → 16 → 8 → (4, 4) QAT (6-bit) VAE anomaly model trained for two epochs on random
+    integer words (what profiling, splitting and reports need: a real saved model of the kind)."""
+    from l1t.models.anomaly.evaluation import evaluate
+    from l1t.models.anomaly.vae import VAEConfig, train
+
+    rng = np.random.default_rng(seed)
+    words = rng.integers(0, 200, (500, 57))
+    words[:, 1::3] = rng.integers(-100, 100, (500, 19))
+    model, _ = train(words[:300], VAEConfig(hidden=(16, 8), latent=4, epochs=2, batch_size=64,
+                                            seed=seed, bits=6))
+    harder = words[300:].copy()
+    harder[:, ::3] *= 3                                 # an "anomaly": every pT three times
+    rows = evaluate(model.scores(words[300:]), {"harder": model.scores(harder)})
+    model.save(out_dir, extra={"evaluation": rows})
+    return out_dir
+
+
+def tiny_muon_net(out_dir, seed: int = 1):
+    """A 6-bit muon pT net (16, 8 hidden) trained for two epochs on 3000 gun muons."""
+    from l1t.datasets.muon.single import single_muons
+    from l1t.models.muon import nn
+
+    feats, pt, q, _ = single_muons(3000, seed)
+    x, y = nn.input_values(feats), nn.target(pt, q)
+    cfg = nn.NetConfig(hidden=(16, 8), bits=6, epochs=2, seed=seed)
+    n = len(y) * 8 // 10
+    net, _ = nn.train(x[:n], y[:n], x[n:], y[n:], cfg)
+    nn.MuonPtModel(net, cfg).save(out_dir)        # no threshold scale: too few muons for one
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A run directory as ``l1t demo`` lays it out, from small productions: zero-bias crossings
+    (pileup 5) and a muon gun, a tiny VAE and muon pT net, the rate table, the encoder's firmware
+    check (emulator), the muon performance, a turn-on, one orbit of the stream and a profile
+    (MLP reference, emulator/TensorFlow/ONNX Runtime/RTL figures, split analysis)."""
+    from l1t.datasets.inputs import expand_inputs, read_inputs
+    from l1t.datasets.production import produce
+    from l1t.trigger.efficiency import turn_ons, write_turn_ons
+    from l1t.trigger.job import RateJob, run
+    from l1t.trigger.menu import load_menu
+    from l1t.trigger.muon_performance import muon_performance
+    from l1t.trigger.rates import summarize
+    from l1t.trigger.report import write_rates
+    from l1t.trigger.stream.report import stream_job
+    from l1t.validation.firmware_check import firmware_check
+    from l1t.validation.profile import profile
+
+    out = tmp_path_factory.mktemp("run") / "demo-out"
+    cache = out / ".cache"
+    produce("minbias", 80, out / "minbias", pileup=5, seed=4, chunk_size=40, pool_size=60,
+            progress=False, cache_dir=cache, workers=1)
+    produce("muon_gun", 300, out / "muon-gun", seed=6, chunk_size=150, progress=False,
+            cache_dir=cache)
+    tiny_vae(out / "vae")
+    tiny_muon_net(out / "muon-pt")
+    menu = load_menu()
+    summary = summarize(run(RateJob(menu), expand_inputs([out / "minbias"])), menu)
+    write_rates(summary, out / "rates")
+    firmware_check(out / "vae", None, 300, ["emulator"], out / "firmware")
+    muon_performance(out / "muon-pt", [out / "muon-gun"], [out / "minbias"], [22.0],
+                     out / "muon-performance")
+    write_turn_ons(turn_ons(read_inputs([out / "muon-gun"]), menu, ["L1_SingleMu22"]),
+                   out / "turn-on")
+    stream_job(None, [out / "minbias"], out / "stream", orbits=1, seed=1)
+    profile([out], out / "profile", families=("mlp",), sizes=("s",),
+            backends=("emulator", "tensorflow-cpu", "onnxruntime", "rtl", "tensorflow-gpu"),
+            batch_sizes=(1, 16, 256), budget_s=0.02, layer_batch=256)
+    return out

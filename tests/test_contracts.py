@@ -11,6 +11,7 @@ import pytest
 from conftest import make_events, small_qkeras_model
 from l1t.core.errors import L1TInputError
 from l1t.core.files import JsonContract, read_json, write_json
+from l1t.datasets.export import DATASHEET_CONTRACT
 from l1t.datasets.formats import write_events
 from l1t.datasets.production import MANIFEST_CONTRACT, produce, read_manifest
 from l1t.firmware.report import CONTRACT as FIRMWARE_CONTRACT
@@ -28,12 +29,13 @@ from l1t.trigger.rates import summarize
 from l1t.trigger.report import RATES_CONTRACT, read_rates, write_rates
 from l1t.trigger.stream.report import STREAM_CONTRACT
 from l1t.validation.firmware_check import CHECK_CONTRACT, firmware_check, read_check
+from l1t.validation.profile import PROFILE_CONTRACT
 from l1t.validation.validate import VALIDATE_CONTRACT
 
 CONTRACTS = [MANIFEST_CONTRACT, MODEL_CONTRACT, FIRMWARE_CONTRACT, RATES_CONTRACT,
              STREAM_CONTRACT, CHECK_CONTRACT, VALIDATE_CONTRACT, MUON_MODEL_CONTRACT,
              PERFORMANCE_CONTRACT, COEFFICIENTS_CONTRACT, EFFICIENCY_CONTRACT,
-             LAR_MODEL_CONTRACT]
+             LAR_MODEL_CONTRACT, PROFILE_CONTRACT, DATASHEET_CONTRACT]
 
 
 def test_every_contract_has_its_own_format():

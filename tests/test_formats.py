@@ -300,7 +300,7 @@ def test_failed_write_keeps_old_file_and_no_temporary(tmp_path, monkeypatch, eve
     path = write_events(events[:5], tmp_path / f"ev{suffix}")
     before = sha256(path)
 
-    def broken(ev, tmp, meta):
+    def broken(chunks, n, tmp, meta):
         Path(tmp).write_bytes(b"partial")
         raise RuntimeError("disk full")
 

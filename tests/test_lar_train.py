@@ -130,7 +130,7 @@ def test_lar_performance_compares_the_net_with_the_optimal_filter(trained, tmp_p
     # the crossings without signal down for ~18 crossings (450 ns of drift), then it recovers
     lag = {int(r.lo): r.bias[OF] for r in perf.after_lag}
     assert np.mean([lag[k] for k in range(3, 12)]) < -1.0
-    assert np.mean([lag[k] for k in range(3, 12)]) < np.mean([lag[k] for k in range(25, 40)])
+    assert np.mean([lag[k] for k in range(3, 12)]) < np.mean([lag[k] for k in range(25, 35)])
     assert "per position in the bunch train" in table_text(perf)
     # bunch positions: 0 for the first of a train, counting filled slots, -1 for empty ones
     np.testing.assert_array_equal(train_position(np.array([0, 1, 1, 1, 0, 1], bool)),
@@ -155,15 +155,21 @@ def test_tower_streams_put_the_crossing_in_time_and_draw_only_out_of_time_pileup
         return seq.truth_et
 
     got = reconstructed_em(em, mu=200.0, spectra=spectra, reconstruct=truth, rng=rng)
-    np.testing.assert_array_equal(got, em)            # no second in-time pileup
-    seq = seen[0]
+    central = ~FORWARD_ROWS
+    # the pedestal (the mean response to pileup-only towers: 200 x 10% x 2 GeV in time) is
+    # subtracted per eta row; the crossing's own deposits are not given a second pileup
+    offset = (em - got)[:, central]
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[:1, :, :1], offset.shape), atol=1e-9)
+    assert offset.mean() == pytest.approx(200 * 0.1 * 2.0, abs=1.0)
+    np.testing.assert_array_equal(got[:, ~central], em[:, ~central])
+    pedestal_seq, seq = seen[0], seen[1]
+    assert pedestal_seq.truth_et[:, HISTORY].mean() == pytest.approx(40.0, rel=0.05)
     assert seq.truth_et[:, :HISTORY].mean() == pytest.approx(200 * 0.1 * 2.0, rel=0.05)
     # with a quiet channel and no pileup, the optimal filter gives the deposits back
     quiet = LArConfig(noise_mev=0.0, jitter_ns=0.0)
     of = optimal_filter(PulseShape.analytic(), np.eye(5), quiet.phase_ns)
     got = reconstructed_em(em, mu=0.0, spectra=spectra, rng=rng, cfg=quiet,
                            reconstruct=lambda s: of_energies(s, of))
-    central = ~FORWARD_ROWS
     assert np.abs(got[:, central] - em[:, central]).max() < 0.05     # 25 MeV ADC steps
 
 

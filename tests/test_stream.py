@@ -46,6 +46,7 @@ def test_pack_unpack_round_trip():
         bits = pack(fired)
         assert bits.shape == (50, (s + 63) // 64) and bits.dtype == np.uint64
         assert np.array_equal(unpack(bits, s), fired)
+        assert unpack(bits[:0], s).shape == (0, s)            # no rows (an orbit with no accept)
 
 
 def _pool(n_int, fired, mean_mu):

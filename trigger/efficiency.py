@@ -339,6 +339,16 @@ def turn_on_table_text(results: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_turn_ons(path: str | Path) -> list[dict]:
+    """The results :func:`write_turn_ons` wrote to ``turn_ons.json`` (one dict per seed)."""
+    from l1t.core.files import read_json
+
+    data = read_json(path, what="turn-on file")
+    if not isinstance(data, list) or not all(isinstance(r, dict) and "seed" in r for r in data):
+        raise L1TInputError(path, "a turn-on file is a list of one object per seed", "seed")
+    return data
+
+
 def write_turn_ons(results: Sequence[dict], out_dir: str | Path) -> dict[str, Path]:
     """Write ``turn_ons.png`` (:func:`plot_turn_ons`) and ``turn_ons.json`` (the results, arrays
     as lists) into ``out_dir``, each atomically; returns their paths."""

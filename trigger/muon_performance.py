@@ -344,7 +344,8 @@ def _plot_rates(scan: dict[str, list[AssignmentPoint]], thresholds: list[float],
         ax.fill_between(SCAN_GEV[ok], (r - e)[ok], (r + e)[ok], color=color, alpha=0.25, lw=0)
     for t in thresholds:
         ax.axvline(t, color="0.6", lw=0.6, ls=":")
-    ax.set_yscale("log")
+    if any(p.rate_khz > 0 for pts in scan.values() for p in pts):
+        ax.set_yscale("log")           # (no muon fired at all: a linear axis at zero)
     ax.set_xlabel("single-muon threshold [GeV]")
     ax.set_ylabel("rate [kHz]")
     ax.legend(fontsize=8)

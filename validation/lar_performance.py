@@ -142,8 +142,10 @@ def _big_deposits(data: LArData, filled: np.ndarray, rng: np.random.Generator):
 def lar_performance(model_dirs: list[str | Path], out_dir: str | Path, pileup: float = 200.0,
                     pileup_scan: tuple[float, ...] = (140.0, 200.0, 250.0),
                     channels: int = 128, pool_size: int = 2000, seed: int = 11,
-                    cache_dir: str | Path | None = None) -> LArPerformance:
-    """Measure (module docstring) and write ``performance.json`` and the plots."""
+                    cache_dir: str | Path | None = None, pool_seed: int = 1) -> LArPerformance:
+    """Measure (module docstring) and write ``performance.json`` and the plots; the pileup
+    spectrum comes from the min-bias pool of ``pool_size`` events and seed ``pool_seed`` (the
+    productions' pool of that seed: shared through ``cache_dir``)."""
     nets = {}
     for d in model_dirs:
         k = kind_of(d)
@@ -160,7 +162,7 @@ def lar_performance(model_dirs: list[str | Path], out_dir: str | Path, pileup: f
     filled = nominal_25ns().colliding.copy()
     data = LArData(pileup=pileup, channels=channels, crossings=len(filled), pool_size=pool_size,
                    seed=seed)
-    spectra = minbias_spectra(EM_ROWS, pool_size, seed, cache)
+    spectra = minbias_spectra(EM_ROWS, pool_size, pool_seed, cache)
     # the main streams: per ET bin and per position in the train
     seq, signal = streams(data, spectra, 1, filled=filled)
     recos = _reconstruct(seq, nets)
@@ -186,7 +188,7 @@ def lar_performance(model_dirs: list[str | Path], out_dir: str | Path, pileup: f
     after_rows = _rows(_et_label, ET_BINS, s_big.truth_et, s_big.truth_et, r_big,
                        probe & _inside(probe.shape))
     quiet = (big_signal == 0) & np.asarray(filled)[None, :] & _inside(probe.shape)
-    lag_rows = _rows(lambda lo, hi: f"{lo:g}", [(k, k + 1) for k in range(1, 40)], since,
+    lag_rows = _rows(lambda lo, hi: f"{lo:g}", [(k, k + 1) for k in range(1, 35)], since,
                      s_big.truth_et, r_big, quiet)
     perf = LArPerformance({n: net.model.kind for n, net in nets.items()}, pileup, channels,
                           et_rows, scan, train_rows, after_rows, lag_rows)

@@ -45,15 +45,29 @@ def roc(background: np.ndarray, signal: np.ndarray) -> tuple[np.ndarray, np.ndar
     return fpr, tpr, float(np.trapz(tpr, fpr))
 
 
+ROC_POINTS = 60   #: points of the stored ROC curve (log-spaced in the background FPR)
+
+
+def roc_points(fpr: np.ndarray, tpr: np.ndarray, n: int = ROC_POINTS) -> dict[str, list[float]]:
+    """The ROC curve at about ``n`` background FPRs log-spaced from 1/N_background to 1 (the
+    curve's own points nearest below each; for plots, small enough to store)."""
+    lo = fpr[fpr > 0].min() if np.any(fpr > 0) else 1.0
+    grid = np.geomspace(lo, 1.0, n)
+    idx = np.unique(np.clip(np.searchsorted(fpr, grid, side="right") - 1, 0, len(fpr) - 1))
+    return {"fpr": fpr[idx].tolist(), "tpr": tpr[idx].tolist()}
+
+
 def evaluate(background: dict[str, np.ndarray], signals: dict[str, dict[str, np.ndarray]],
              fprs=FPRS) -> list[dict]:
-    """Rows (signal, score, AUC, efficiency at each FPR) from score dicts
-    ``background[score]`` and ``signals[name][score]``."""
+    """Rows (signal, score, AUC, efficiency at each FPR, the ROC curve at about
+    :data:`ROC_POINTS` points) from score dicts ``background[score]`` and
+    ``signals[name][score]``."""
     rows = []
     for name, sig in signals.items():
         for score, b in background.items():
-            _, _, auc = roc(b, sig[score])
-            row = {"signal": name, "score": score, "auc": auc, "signal_events": int(len(sig[score]))}
+            fpr, tpr, auc = roc(b, sig[score])
+            row = {"signal": name, "score": score, "auc": auc, "signal_events": int(len(sig[score])),
+                   "roc": roc_points(fpr, tpr)}
             for f in fprs:
                 row[f"eff_at_{f:g}"] = efficiency_at_fpr(b, sig[score], f)
             rows.append(row)

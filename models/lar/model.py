@@ -42,6 +42,9 @@ class LArNet:
     input_type: str
     energies: Callable[[Predict, np.ndarray, Any, Any], np.ndarray]
     reads: str
+    #: the deployable net's inputs (given the net) and outputs
+    n_inputs: Callable[[Any], int]
+    n_outputs: int
 
 
 def _window_energies(predict: Predict, values: np.ndarray, net, cfg) -> np.ndarray:
@@ -56,13 +59,16 @@ def _rnn_energies(predict: Predict, values: np.ndarray, net, cfg: rnn.RNNConfig)
     return rnn.run(predict, values, rnn.hidden_of(net), cfg.delay)[0]
 
 
+_WINDOW_READS = f"the window of samples k-{BEFORE} ... k+{AFTER} for the ET of crossing k"
 NETS: dict[str, LArNet] = {
     "dense": LArNet("dense", dense.DenseConfig, dense.train, INPUT_TYPE, _window_energies,
-                    f"samples k-{BEFORE} ... k+{AFTER}"),
+                    _WINDOW_READS, lambda net: WINDOW, 1),
     "cnn": LArNet("cnn", cnn.CNNConfig, cnn.train, INPUT_TYPE, _window_energies,
-                  f"samples k-{BEFORE} ... k+{AFTER}"),
+                  _WINDOW_READS, lambda net: WINDOW, 1),
     "rnn": LArNet("rnn", rnn.RNNConfig, _rnn_train, rnn.STEP_INPUT_TYPE, _rnn_energies,
-                  "the stream, one sample per step; the ET of crossing k at step k + delay"),
+                  "[state h_{t-1}, sample t] per step, the state carried from crossing to "
+                  "crossing; the ET of crossing k at step k + delay",
+                  lambda net: rnn.hidden_of(net) + 1, 2),
 }
 
 
@@ -105,10 +111,7 @@ class LArModel:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / MODEL_FILE, lambda p: self.net.save(str(p), save_format="h5"))
         meta = {"kind": self.kind, "reads": get_net(self.kind).reads,
-                "input": {"type": self.input_type,
-                          "meaning": "(ADC - pedestal) / 2^12" + (
-                              "; the step reads [state h (hidden), sample]"
-                              if self.kind == "rnn" else f"; window of {WINDOW} samples")},
+                "input": {"type": self.input_type, "meaning": "samples: (ADC - pedestal) / 2^12"},
                 "output": {"meaning": f"ET / {ET_SCALE_GEV:g} GeV", "type": "ap_fixed<16,1>"},
                 "config": asdict(self.config), **self.meta, **(extra or {})}
         self.meta = MODEL_CONTRACT.tag(meta)
@@ -142,10 +145,9 @@ class LArModel:
         from l1t.models.keras_file import load_keras_model
 
         net = load_keras_model(d / MODEL_FILE)
-        n_in = int(net.input_shape[-1])
-        want = rnn.hidden_of(net) + 1 if kind == "rnn" else WINDOW
         outs = net.output_shape if isinstance(net.output_shape, list) else [net.output_shape]
-        if n_in != want or outs[-1][-1] != 1 or (kind == "rnn" and len(outs) != 2):
+        if int(net.input_shape[-1]) != spec.n_inputs(net) or outs[-1][-1] != 1 \
+                or len(outs) != spec.n_outputs:
             raise L1TInputError(d / MODEL_FILE, f"the net maps {net.input_shape} to "
                                 f"{net.output_shape}, not what a {kind} LAr net maps", "shape")
         return cls(kind, net, cfg, meta)

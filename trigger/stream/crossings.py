@@ -75,6 +75,8 @@ def pack(fired: np.ndarray) -> np.ndarray:
 def unpack(bits: np.ndarray, n_seeds: int) -> np.ndarray:
     """Inverse of :func:`pack`: ``(N, n_seeds)`` bool."""
     b = np.ascontiguousarray(bits, dtype="<u8")
+    if len(b) == 0:
+        return np.zeros((0, n_seeds), bool)
     flat = np.unpackbits(b.view(np.uint8).reshape(len(b), -1), axis=1, bitorder="little")
     return flat[:, :n_seeds].astype(bool)
 
