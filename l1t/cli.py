@@ -405,14 +405,23 @@ def _stage_files(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_stream(args) -> int:
+    from l1t.trigger.stream.injection import signal_table_text
     from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
+    if args.signal and args.signal_fraction is None:
+        raise L1TInputError("--signal-fraction", "give the fraction of colliding slots each "
+                            "signal is injected into", "signal_fraction")
     summary, paths = stream_job(
         args.menu, args.input, args.out, pipeline_path=args.pipeline, seconds=args.seconds,
         orbits=args.orbits, filling_scheme=args.filling_scheme, mu=args.mu, seed=args.seed,
         firmware=_stage_files(args.firmware), cycle_level=args.cycle_level,
-        progress=not args.quiet)
+        signals=args.signal, signal_fraction=args.signal_fraction or 0.0,
+        stitch_pthat=args.stitch_pthat, sigma_inel_mb=args.sigma_inel, resume=args.resume,
+        checkpoint_seconds=args.checkpoint_seconds, progress=not args.quiet)
     print(stream_table_text(summary))
+    if summary["signals"]:
+        print()
+        print(signal_table_text(summary["signals"]))
     print()
     print(latency_table_text(summary))
     print(f"-> {', '.join(str(p) for p in paths.values())}")
@@ -794,7 +803,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pipeline", default=None,
                    help="pipeline YAML, or a preset: phase2 (default), run3")
     s.add_argument("--menu", default=None, help="menu YAML (default: trigger/menus/lecture.yaml)")
-    s.add_argument("--input", nargs="+", required=True, help="zero-bias files or productions")
+    s.add_argument("--input", nargs="+", required=True,
+                   help="zero-bias (minbias) files or productions, optionally weighted qcd ones "
+                        "(stitched as l1t rates does)")
+    _add_stitch_pthat(s)
+    s.add_argument("--sigma-inel", type=_number(above=0, maximum=1000), default=None,
+                   help="inelastic cross section in mb (default: from the min-bias files)")
+    s.add_argument("--signal", nargs="+", default=None, metavar="DIR",
+                   help="signal productions injected at random colliding slots: their "
+                        "efficiency after prescales, pipeline, trigger rules and derandomizer")
+    s.add_argument("--signal-fraction", type=_number(above=0, maximum=1), default=None,
+                   help="fraction of the colliding slots each signal takes")
     t = s.add_mutually_exclusive_group()
     t.add_argument("--seconds", type=_number(above=0, maximum=86400), default=None,
                    help="beam time to simulate (s, up to a day)")
@@ -809,6 +828,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate the pipeline on every BX (all) or until it is periodic (auto)")
     s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("--out", required=True)
+    s.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --out (the same stream, up to a "
+                        "longer --seconds/--orbits)")
+    s.add_argument("--checkpoint-seconds", type=_number(minimum=0), default=None,
+                   help="wall seconds between checkpoints, each after a complete chunk "
+                        "(default 2)")
     s.add_argument("--quiet", action="store_true")
     _add_no_verify(s)
     s.set_defaults(func=cmd_stream)

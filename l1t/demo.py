@@ -16,8 +16,9 @@
    from the zero-bias pool (or the one of an earlier run), its firmware check with the channels
    per device, and its resolution and bias beside the optimal filter's.
 7. A few orbits of the 40 MHz stream through the Phase-2 preset pipeline, its anomaly, muon pT
-   and LAr stages taking latency/II/clock from the RTL firmware reports: accept rates,
-   deadtime, and the latency budget table.
+   and LAr stages taking latency/II/clock from the RTL firmware reports, drawing the rate
+   table's crossings (zero-bias + the weighted QCD tail) with Z→ℓℓ injected: accept rates,
+   deadtime, the signal's efficiency after them, and the latency budget table.
 8. The profile of both nets and of the smallest reference MLP, 1-D CNN and MLP-Mixer on every
    backend here (latency per call vs batch size, FPGA figures from RTL), and where to split each
    net between the FPGA and a CPU for a 16 Gb/s link.
@@ -50,6 +51,7 @@ from l1t.validation.profile import profile, profile_table_text
 from l1t.validation.report import report_text, write_report
 from l1t.validation.split import split_table_text
 from l1t.trigger.report import rate_table_text, write_rates
+from l1t.trigger.stream.injection import signal_table_text
 from l1t.trigger.stream.report import latency_table_text, stream_job, stream_table_text
 
 #: pT-hat above which the weighted QCD sample replaces zero-bias crossings at μ = 200, where
@@ -58,6 +60,7 @@ DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
 DEMO_FIRMWARE_EVENTS = 3000
 DEMO_STREAM_ORBITS = 200      #: 0.7 million BX, 18 ms of beam
+DEMO_SIGNAL_FRACTION = 0.002  #: of the colliding slots: about 1,100 Z->ll crossings injected
 DEMO_MUON_GUN = 30000         #: gun muons for the demo's muon pT net (about a minute)
 DEMO_MUON_THRESHOLD = 22.0    #: GeV, the single-muon seed of the menus
 #: the demo's LAr net: streams of 128 channels x 2000 crossings (about a minute of training)
@@ -148,12 +151,18 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     report = check.get("firmware_report")
     firmware = {k: v for k, v in (("anomaly", report), ("muon_pt", muon_report),
                                   ("lar", lar_report)) if v}
-    stream, paths = stream_job(menu_path, [out / "minbias"], out / "stream", orbits=DEMO_STREAM_ORBITS,
-                               seed=seed, firmware=firmware or None, progress=progress)
+    stream, paths = stream_job(menu_path, [out / "minbias", out / "qcd"], out / "stream",
+                               orbits=DEMO_STREAM_ORBITS, seed=seed, firmware=firmware or None,
+                               stitch_pthat=DEMO_STITCH_PTHAT, signals=[out / "z_ll"],
+                               signal_fraction=DEMO_SIGNAL_FRACTION, progress=progress)
     echo(f"\n== {DEMO_STREAM_ORBITS} orbits of the 40 MHz stream through the Phase-2 pipeline "
-         f"(nominal 2808-bunch filling, zero-bias crossings at <mu> = {stream['mean_mu']:.0f}; "
-         f"model stages from {', '.join(firmware.values()) or 'the preset'}) -> {paths['json']}")
+         f"(nominal 2808-bunch filling, the rate table's crossings: zero-bias + weighted QCD "
+         f"above pT-hat {DEMO_STITCH_PTHAT:g} GeV at <mu> = {stream['mean_mu']:.0f}; Z->ll in "
+         f"{DEMO_SIGNAL_FRACTION:g} of the colliding slots; model stages from "
+         f"{', '.join(firmware.values()) or 'the preset'}) -> {paths['json']}")
     echo(stream_table_text(stream))
+    echo("")
+    echo(signal_table_text(stream["signals"]))
     echo("")
     echo(latency_table_text(stream))
     result["stream"] = stream

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from l1t.core.errors import L1TInputError
-from l1t.trigger.stream.l1a import DEFAULT_RULES, L1AConfig, L1AResult, L1AState, distribute
+from l1t.trigger.stream.l1a import (DEFAULT_RULES, FATE_ACCEPTED, FATE_LOST, FATE_NONE,
+                                    FATE_VETOED, L1AConfig, L1AResult, L1AState, distribute)
 
 N_SIM = 10_000_000
 N_BATCH = 100
@@ -176,14 +177,22 @@ def test_rules_and_derandomizer_vs_markov_chain():
 def test_kernel_matches_reference_step(rules, depth, readout):
     """Bit for bit against the chain's own transition function, BX by BX (pure Python)."""
     req = bernoulli(0.05, n=30_000, seed=4)
-    res = distribute(req, L1AConfig(rules=rules, depth=depth, readout_bx=readout))
+    res = distribute(req, L1AConfig(rules=rules, depth=depth, readout_bx=readout), detail=True)
     cap = max(w for _, w in rules)
     state = ((cap,) * max(n for n, _ in rules), 0, 0)
-    outcomes = []
+    outcomes, occupancy = [], []
     for request in req.tolist():
+        occupancy.append(state[1])              # the FIFO as the decision sees it
         state, outcome = _step(state, request, rules, depth, readout, cap)
         outcomes.append(outcome)
     np.testing.assert_array_equal(res.accepted, [o == "acc" for o in outcomes])
+    # the per-BX detail: occupancy at the decision and the fate of the request
+    np.testing.assert_array_equal(res.occupancy, occupancy)
+    fate = [FATE_ACCEPTED if o == "acc" else FATE_LOST if o == "lost" else FATE_NONE
+            if o == "none" else FATE_VETOED for o in outcomes]
+    np.testing.assert_array_equal(res.fate, fate)
+    np.testing.assert_array_equal(np.bincount(res.occupancy, minlength=depth + 1),
+                                  res.occupancy_hist)
     assert res.lost_derandomizer == outcomes.count("lost") > 0
     assert res.vetoed_by_rule.tolist() == [outcomes.count(j) for j in range(len(rules))]
 

@@ -1,5 +1,7 @@
-"""Trigger pipeline as data (trigger/stream/pipeline/): presets, static check, cycle-level simulation
-with hand-derived answers, firmware reports, malformed YAML, chunked streaming."""
+"""Trigger pipeline as data (trigger/stream/pipeline/): presets, the graph (a stage starts when its
+last input has arrived), static check, cycle-level simulation with hand-derived answers and
+against a plain reference of the chain model, firmware reports, malformed YAML, chunked
+streaming."""
 from __future__ import annotations
 
 import json
@@ -17,7 +19,8 @@ from l1t.trigger.stream.pipeline import (PRESETS, Pipeline, SimState, Stage, che
 #: (docs/stream.md, "## Pipeline"); margin = budget − latency.
 PRESET_LATENCY_NS = {
     "phase2": {"muon_barrel": 4600.0, "muon_endcap": 4800.0, "track_muon": 7100.0,
-               "calo": 4500.0, "correlator": 8750.0, "anomaly": 8000.0},
+               "calo": 4500.0, "correlator": 8750.0, "anomaly": 8000.0,
+               "calo_correlator": 6350.0, "calo_anomaly": 5600.0},
     "run3": {"muon_barrel": 2475.0, "muon_overlap": 2475.0, "muon_endcap": 2575.0,
              "calo": 3100.0, "anomaly": 3000.0, "cicada": 2175.0},
 }
@@ -71,17 +74,154 @@ def test_run3_waits_for_clock_edges_and_phase2_does_not():
 def test_presets_have_a_fixed_latency_equal_to_the_static_figure(preset):
     p = load_pipeline(preset)
     rep = check(p)
-    res = simulate(p, BX_PER_ORBIT)
-    for name, stats in res.paths.items():
-        assert stats.fixed and stats.n_bx == BX_PER_ORBIT
-        assert stats.min_ns == stats.max_ns == pytest.approx(rep.path(name).latency_ns, abs=1e-9)
-        assert np.all(res.latency_ns[name] == res.latency_ns[name][0])
+    res = simulate(p, BX_PER_ORBIT, stage_times=True)
+    for s in p.stages:             # every stage's output at its static time, every BX
+        st = res.stages[s.name]
+        assert st.n_events == BX_PER_ORBIT and st.n_lost == 0
+        assert st.min_ns == st.max_ns == pytest.approx(rep.stage(s.name).ready_ns, abs=1e-9)
+        assert np.all(res.ready_ns[s.name] == res.ready_ns[s.name][0])
     assert not res.lost.any() and np.all(res.lost_stage == -1)
+    # the L1 accept is the latest chain (max and the clock-edge wait commute)
     slowest = max(q.latency_ns for q in rep.paths)
-    assert res.l1a.min_ns == res.l1a.max_ns == pytest.approx(slowest, abs=1e-9)
+    assert res.l1a.fixed and res.l1a.min_ns == pytest.approx(slowest, abs=1e-9)
+    assert rep.l1a_ns == pytest.approx(slowest, abs=1e-9)
+    assert [q.name for q in rep.paths if q.critical] == [max(rep.paths,
+                                                             key=lambda q: q.latency_ns).name]
     assert all(s.n_lost == 0 and s.max_fill <= 1 for s in res.stages.values())
     for s in p.stages:      # busy fraction = static occupancy when every event is taken
         assert res.stages[s.name].occupancy == pytest.approx(rep.stage(s.name).occupancy)
+    # the critical input measured BX by BX is the static one
+    for s in p.stages:
+        crit = res.stages[s.name].critical
+        if crit:
+            assert max(crit, key=crit.get) == rep.stage(s.name).critical_input
+            assert crit[rep.stage(s.name).critical_input] == BX_PER_ORBIT
+
+
+def test_phase2_graph_waits_for_the_last_input():
+    """The global muon trigger waits for tracks and muons, correlator layer 1 for tracks and
+    calorimeter clusters: each starts when its last input has arrived (the track finder)."""
+    p = load_pipeline("phase2")
+    assert p.inputs["gmt"] == ("barrel_mtf", "muon_pt", "track_finder")
+    assert p.inputs["correlator_l1"] == ("track_finder", "regional_calo")
+    rep = check(p)
+    gmt, cl1 = rep.stage("gmt"), rep.stage("correlator_l1")
+    track_out = rep.stage("track_finder").ready_ns                     # 4100 ns
+    assert gmt.critical_input == cl1.critical_input == "track_finder"
+    assert gmt.ready_ns == pytest.approx(track_out + 150 + 1000)      # link + 240 clocks
+    assert cl1.ready_ns == pytest.approx(track_out + 150 + 1500)
+    # how much earlier the other inputs arrive
+    assert gmt.slack_ns == pytest.approx({"barrel_mtf": track_out - 1600,
+                                          "muon_pt": track_out - 1800, "track_finder": 0.0})
+    assert cl1.slack_ns["regional_calo"] == pytest.approx(track_out - 1700)
+    assert rep.critical_path == ("tracker_dtc", "track_finder", "correlator_l1",
+                                 "correlator_l2", "gt_menu", "gt_final", "l1a_distribution")
+    assert "critical input" in rep.table() and "track_finder" in rep.table()
+
+
+def _chain_reference(p, n_bx: int) -> np.ndarray:
+    """The chain timing model written plainly (docs/stream.md, "Pipeline"), BX by BX, for a
+    pipeline that is one chain: latency per BX in ns, NaN where lost."""
+    from fractions import Fraction
+
+    chain = [p.stage(n) for n in p.paths[next(iter(p.paths))]]
+    boards = [[[] for _ in range(s.tmux)] for s in chain]    # per board: starts, in order
+    last = [[None] * s.tmux for s in chain]
+    out = np.full(n_bx, np.nan)
+    bx = Fraction(str(p.bx_ns))
+    for b in range(n_bx):
+        t = b * bx
+        for j, s in enumerate(chain):
+            period = Fraction(1000) / Fraction(str(s.clock_mhz))
+            t_in = t + Fraction(str(s.link_ns))
+            k = b % s.tmux
+            waiting = sum(1 for x in boards[j][k][-s.buffer:] if x > t_in)
+            if waiting >= s.buffer:
+                t = None
+                break
+            e = t_in if last[j][k] is None else max(t_in, last[j][k] + s.ii * period)
+            start = -(-e // period) * period
+            last[j][k] = start
+            boards[j][k].append(start)
+            t = start + s.latency_cycles * period
+        if t is not None:
+            out[b] = float(t - b * bx)
+    return out
+
+
+@pytest.mark.parametrize("yaml_text", ["CHUNK", "phase2", "run3"])
+def test_a_graph_with_one_input_per_stage_gives_the_chain_latencies(yaml_text):
+    """Every chain on its own (each stage one input) against the chain model written plainly:
+    the same latency BX by BX, losses included (the too-slow 'busy' stage)."""
+    if yaml_text == "CHUNK":
+        base = parse_pipeline(CHUNK_YAML)
+        chains = {"main": base.paths["main"]}
+        n_bx = 400
+    else:
+        base = load_pipeline(yaml_text)
+        chains = dict(base.paths)
+        n_bx = 60
+    for name, chain in chains.items():
+        one = Pipeline(name, tuple(base.stage(n) for n in chain), {name: chain},
+                       base.budget_us)
+        assert all(len(v) <= 1 for v in one.inputs.values())
+        res = simulate(one, n_bx)
+        ref = _chain_reference(one, n_bx)
+        np.testing.assert_array_equal(np.isnan(res.l1a_ns), np.isnan(ref))
+        np.testing.assert_allclose(res.l1a_ns[~np.isnan(ref)], ref[~np.isnan(ref)], atol=1e-6)
+        if yaml_text != "CHUNK":    # the presets' chains at their static totals
+            assert res.l1a.fixed
+            assert res.l1a.max_ns == pytest.approx(check(base).path(name).latency_ns)
+    assert yaml_text != "CHUNK" or np.isnan(ref).sum() > 0      # the lossy chain lost some
+
+
+GRAPH = """
+budget_us: 2
+stages:
+  fast: {clock_mhz: 40, latency_cycles: 2, link_ns: 25}
+  slow: {clock_mhz: 40, latency_cycles: 8, ii: 1, tmux: 1, link_ns: 0}
+  join: {clock_mhz: 40, latency_cycles: 1, ii: 2, tmux: 2, inputs: [fast, slow], link_ns: 25}
+  gt: {clock_mhz: 40, latency_cycles: 1, inputs: [join]}
+"""
+
+
+def test_a_stage_starts_when_its_last_input_has_arrived():
+    p = parse_pipeline(GRAPH)
+    assert p.inputs == {"fast": (), "slow": (), "join": ("fast", "slow"), "gt": ("join",)}
+    # fast: 25 + 50 = 75 ns; slow: 200 ns; join: max(75, 200) + 25 → 225 + 25 = 250; gt: 275
+    assert set(p.paths) == {"fast>join>gt", "slow>join>gt"}     # chains named by their stages
+    rep = check(p)
+    assert rep.stage("join").critical_input == "slow"
+    assert rep.stage("join").slack_ns == {"fast": 125.0, "slow": 0.0}
+    assert rep.l1a_ns == 275.0 and rep.path("fast>join>gt").latency_ns == 150.0
+    res = simulate(p, 100)
+    assert res.l1a.fixed and res.l1a.max_ns == 275.0
+    assert res.stages["join"].critical == {"fast": 0, "slow": 100}
+    # an input losing the event: the stage never receives it and its boards stay free
+    lossy = parse_pipeline(GRAPH.replace("slow: {clock_mhz: 40, latency_cycles: 8, ii: 1",
+                                         "slow: {clock_mhz: 40, latency_cycles: 8, ii: 2"))
+    res = simulate(lossy, 100)
+    assert res.stages["slow"].n_lost == 49 and res.lost.sum() == 49
+    assert res.stages["join"].n_events == 51 and res.stages["join"].n_lost == 0
+    assert res.stages["fast"].n_events == 100
+    assert np.all(res.lost_stage[res.lost] == p.stage_names.index("slow"))
+
+
+@pytest.mark.parametrize("text,problem", [
+    (GRAPH.replace("inputs: [join]", "inputs: [join, gt]"), "unknown input 'gt'"),
+    (GRAPH.replace("inputs: [join]", "inputs: [joins]"), "unknown input 'joins'"),
+    (GRAPH.replace("inputs: [fast, slow]", "inputs: [fast]"), "feed none: slow, gt"),
+    (GRAPH.replace("  fast: {clock_mhz: 40, latency_cycles: 2, link_ns: 25}",
+                   "  fast: {clock_mhz: 40, latency_cycles: 2, link_ns: 25, inputs: [gt]}"),
+     "cycle"),
+    (GRAPH + "paths:\n  a: [slow, gt]\n", "gt does not read slow"),
+    (GRAPH + "paths:\n  a: [fast, join]\n", "not at the stage issuing the L1 accept"),
+    (GRAPH.replace("inputs: [join]", "inputs: []"), "non-empty list"),
+])
+def test_malformed_graphs_are_refused(text, problem):
+    with pytest.raises(L1TInputError, match=problem) as err:
+        parse_pipeline(text, "g.yaml")
+    assert err.value.source == "g.yaml"
 
 
 def test_clock_not_locked_to_the_bx_gives_a_latency_range_found_by_check_and_simulate():
@@ -91,9 +231,8 @@ def test_clock_not_locked_to_the_bx_gives_a_latency_range_found_by_check_and_sim
     assert q.fixed_ns == pytest.approx(10.0) and q.alignment_ns == pytest.approx(5 / 3)
     assert q.min_latency_ns == pytest.approx(10.0) and q.latency_ns == pytest.approx(35 / 3)
     res = simulate(p, 10)
-    assert res.latency_ns["only"] == pytest.approx([10.0, 35 / 3] * 5)
-    assert (res.paths["only"].min_ns, res.paths["only"].max_ns) == (q.min_latency_ns,
-                                                                    q.latency_ns)
+    assert res.l1a_ns == pytest.approx([10.0, 35 / 3] * 5)
+    assert (res.l1a.min_ns, res.l1a.max_ns) == (q.min_latency_ns, q.latency_ns)
 
 
 # --------------------------------------------------------------------------- too slow, over budget
@@ -108,14 +247,14 @@ def test_a_stage_needing_two_bx_per_event_loses_events(buffer, lost):
     assert not st.ok and st.occupancy == 2.0 and st.ii_ns == 50.0 and st.interval_ns == 25.0
     assert check(p).too_slow == ["slow"]
     res = simulate(p, 100)
-    assert res.lost.sum() == lost == res.stages["slow"].n_lost == res.paths["only"].n_lost
+    assert res.lost.sum() == lost == res.stages["slow"].n_lost == res.l1a.n_lost
     expect_lost = np.zeros(100, bool)
     expect_lost[2 * buffer + 1::2] = True
     np.testing.assert_array_equal(res.lost, expect_lost)
     np.testing.assert_array_equal(res.lost_stage, np.where(expect_lost, 0, -1))
     assert res.stages["slow"].max_fill == buffer
     # latency grows while the queue fills (25 ns a BX), then stays at 2 + 2·buffer BX
-    kept = res.latency_ns["only"][~res.lost]
+    kept = res.l1a_ns[~res.lost]
     assert kept[: 2 * buffer + 1] == pytest.approx(50.0 + 25.0 * np.arange(2 * buffer + 1))
     assert np.all(kept[2 * buffer:] == 50.0 + 50.0 * buffer)
 
@@ -124,7 +263,7 @@ def test_time_multiplexing_makes_the_same_stage_keep_up():
     p = one_stage(tmux=2)           # two boards take every other BX: 50 ns each
     assert check(p).ok and check(p).stage("slow").occupancy == 1.0
     res = simulate(p, 100)
-    assert not res.lost.any() and res.paths["only"].fixed and res.paths["only"].max_ns == 50.0
+    assert not res.lost.any() and res.l1a.fixed and res.l1a.max_ns == 50.0
 
 
 def test_a_path_over_budget_has_a_negative_margin():
@@ -162,7 +301,7 @@ def test_a_firmware_report_sets_the_model_stage(tmp_path):
     new = with_firmware(base, "m", path)
     # m now 14 clocks of 5 ns = 70 ns: +20 ns exactly, no edge waits (all on 5 ns edges)
     assert check(new).path("p").latency_ns == pytest.approx(140.0)
-    assert simulate(new, 50).paths["p"].max_ns == pytest.approx(140.0)
+    assert simulate(new, 50).l1a.max_ns == pytest.approx(140.0)
     m = new.stage("m")
     assert (m.clock_mhz, m.latency_cycles, m.ii, m.role) == (200.0, 14, 1, "model")
     assert m.firmware == str(path) and "vae_encoder" in m.source
@@ -310,31 +449,32 @@ def test_chunked_equals_unchunked():
     p = parse_pipeline(CHUNK_YAML)
     assert check(p).too_slow == ["busy"]
     n = 5000
-    whole = simulate(p, n)
+    whole = simulate(p, n, stage_times=True)
     assert whole.lost.sum() > 0 and whole.stages["busy"].n_lost == whole.lost.sum()
     state, parts = None, []
     for size in (1, 999, 7, 2500, 1493):
         start = state.next_bx if state else 0
-        part = simulate(p, size, state, block_bx=64)
+        part = simulate(p, size, state, stage_times=True, block_bx=64)
         assert part.start_bx == start
         state = part.state
         parts.append(part)
     assert state.next_bx == n
-    for name in p.paths:
-        np.testing.assert_array_equal(np.concatenate([r.latency_ns[name] for r in parts]),
-                                      whole.latency_ns[name])
+    for name in p.stage_names:
+        np.testing.assert_array_equal(np.concatenate([r.ready_ns[name] for r in parts]),
+                                      whole.ready_ns[name])
     for attr in ("l1a_ns", "lost", "lost_stage"):
         np.testing.assert_array_equal(np.concatenate([getattr(r, attr) for r in parts]),
                                       getattr(whole, attr))
-    assert part.paths == whole.paths and part.l1a == whole.l1a and part.stages == whole.stages
-    # above 65536 BX the paths run in threads: the same as chunks run one path after the other
-    big = simulate(p, 70000)
-    halves = [simulate(p, 35000, st) for st in [SimState.new(p)] for _ in range(2)]
-    np.testing.assert_array_equal(np.concatenate([r.l1a_ns for r in halves]), big.l1a_ns)
-    assert halves[1].paths == big.paths and halves[1].stages == big.stages
+    assert part.l1a == whole.l1a and part.stages == whole.stages
+    # the state as arrays (a checkpoint) continues the same way
+    from l1t.trigger.stream.pipeline import SimState
+    restored = SimState.from_arrays(p, {k: v.copy() for k, v in state.arrays().items()})
+    a, b = simulate(p, 700, state), simulate(p, 700, restored)
+    np.testing.assert_array_equal(a.l1a_ns, b.l1a_ns)
+    assert a.stages == b.stages
     # totals only: the same numbers without the per-BX arrays
     totals = simulate(p, n, events=False)
-    assert totals.latency_ns is None and totals.paths == whole.paths
+    assert totals.l1a_ns is None and totals.l1a == whole.l1a
     assert totals.stages == whole.stages
 
 
@@ -350,11 +490,13 @@ def test_the_state_is_carried_in_place_and_belongs_to_its_pipeline():
     rep = stream_report(p, state)
     json.dumps(rep)                                  # JSON-able
     assert rep["simulated_bx"] == 20 and rep["stages"]["slow"]["n_lost"] == 9
-    assert rep["paths"]["only"]["n_lost"] == 9 and rep["check"]["too_slow"] == ["slow"]
+    assert rep["l1a"]["n_lost"] == 9 and rep["check"]["too_slow"] == ["slow"]
 
 
 def test_python_constructed_pipelines_are_checked():
     s = Stage("a", 40.0, 1)
     with pytest.raises(ValueError, match="unknown stages"):
         Pipeline("x", (s,), {"p": ("b",)}, 1.0)
+    with pytest.raises(ValueError, match="feed none"):       # b is on no path: a second end
+        Pipeline("x", (s, Stage("b", 40.0, 1)), {"p": ("a",)}, 1.0)
     assert check(Pipeline("x", (s,), {"p": ("a",)}, 1.0)).path("p").latency_ns == 25.0

@@ -107,12 +107,19 @@ class _Sums:
 def _fractions(k_w: np.ndarray, sums: _Sums) -> list[Fraction]:
     """Fractions ``k_w / Σw`` with their intervals from the effective numbers (the counts
     themselves when every weight is 1)."""
+    return weighted_fractions(k_w, sums.w, sums.w2, sums.weighted)
+
+
+def weighted_fractions(k_w, w: float, w2: float, weighted: bool) -> list[Fraction]:
+    """Fractions ``k_w / w`` of crossings of total weight ``w`` (and Σw² ``w2``), each with its
+    68% interval from the effective numbers n_eff = w² / w2, k_eff = fraction × n_eff (rounded
+    to whole crossings when ``weighted`` is False); NaN without weight."""
     k_w = np.atleast_1d(np.asarray(k_w, np.float64))
-    if sums.w <= 0:
+    if w <= 0 or w2 <= 0:
         return [Fraction(np.nan, np.nan, np.nan) for _ in k_w]
-    n_eff = sums.w ** 2 / sums.w2
-    value = np.clip(k_w / sums.w, 0.0, 1.0)
-    k_eff = value * n_eff if sums.weighted else np.round(value * n_eff)
+    n_eff = w ** 2 / w2
+    value = np.clip(k_w / w, 0.0, 1.0)
+    k_eff = value * n_eff if weighted else np.round(value * n_eff)
     _, low, high = clopper_pearson(k_eff, np.full(len(k_w), n_eff), CL)
     return [Fraction(float(v), float(lo), float(hi)) for v, lo, hi in zip(value, low, high)]
 

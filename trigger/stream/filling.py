@@ -65,6 +65,14 @@ class FillingScheme:
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         return [(int(s) + 1, int(e - s)) for s, e in zip(starts, ends)]
 
+    def positions(self) -> np.ndarray:
+        """Position of each slot in its train, ``(3564,)`` int64: 1 for a train's first bunch,
+        0 for an empty slot."""
+        pos = np.zeros(BX_PER_ORBIT, np.int64)
+        for start, length in self.trains():
+            pos[start - 1:start - 1 + length] = np.arange(1, length + 1)
+        return pos
+
     def colliding_at(self, bx: np.ndarray) -> np.ndarray:
         """Whether absolute crossing numbers ``bx`` (0 = BX 1 of orbit 0) collide."""
         return self.colliding[np.asarray(bx) % BX_PER_ORBIT]

@@ -55,6 +55,8 @@ DEFAULT_READOUT_BX = 40
 _MAX_N = 4096        # the accept history is a ring buffer of max(n) entries
 _MAX_DEPTH = 1 << 20  # the occupancy histogram has depth + 1 bins
 _NEVER = -(1 << 62)  # "no accept yet": older than any window
+#: What became of each BX's request (``distribute(..., detail=True)``).
+FATE_NONE, FATE_ACCEPTED, FATE_VETOED, FATE_LOST = 0, 1, 2, 3
 
 
 def _int(value, source: str, field_name: str, low: int, high: int | None = None) -> int:
@@ -197,6 +199,8 @@ class L1AResult:
     lost_derandomizer: int
     occupancy_hist: np.ndarray
     accepted: np.ndarray
+    occupancy: np.ndarray | None = None   # (N,) int32: FIFO occupancy at each decision
+    fate: np.ndarray | None = None        # (N,) int8: FATE_* of each BX (``detail=True``)
 
     @property
     def vetoed(self) -> int:
@@ -256,8 +260,9 @@ class L1AResult:
 
 @numba.njit(cache=True, nogil=True)
 def _distribute_kernel(requests, rule_n, rule_w, ring, regs, depth, readout, accepted, vetoes,
-                       hist):  # pragma: no cover (compiled)
-    """One pass over the chunk: rules, FIFO, readout; mutates ring/regs, fills the outputs.
+                       hist, occ, fate):  # pragma: no cover (compiled)
+    """One pass over the chunk: rules, FIFO, readout; mutates ring/regs, fills the outputs
+    (``occ`` and ``fate`` per BX when they have the chunk's length).
 
     Returns (requests, accepted, lost to the derandomizer).
     """
@@ -270,7 +275,11 @@ def _distribute_kernel(requests, rule_n, rule_w, ring, regs, depth, readout, acc
     q_dec = q     # occupancy seen by the current BX's decision
     since = 0     # first BX (chunk index) with that occupancy: run-length histogram filling
     n = requests.shape[0]
+    detail = occ.shape[0] > 0
     for i in range(n):
+        if detail:
+            occ[i] = q
+            fate[i] = 0
         if requests[i]:
             n_req += 1
             t = t0 + i
@@ -282,10 +291,16 @@ def _distribute_kernel(requests, rule_n, rule_w, ring, regs, depth, readout, acc
                     break
             if bound >= 0:
                 vetoes[bound] += 1
+                if detail:
+                    fate[i] = 2
             elif q >= depth:
                 n_lost += 1  # not sent: stays out of the rules' history
+                if detail:
+                    fate[i] = 3
             else:
                 accepted[i] = True
+                if detail:
+                    fate[i] = 1
                 n_acc += 1
                 ring[head] = t
                 head = (head + 1) % k
@@ -311,12 +326,13 @@ def _distribute_kernel(requests, rule_n, rule_w, ring, regs, depth, readout, acc
 
 
 def distribute(requests: np.ndarray, config: L1AConfig | None = None,
-               state: L1AState | None = None) -> L1AResult:
+               state: L1AState | None = None, detail: bool = False) -> L1AResult:
     """L1 accepts for one chunk of consecutive BX.
 
     ``requests``: ``(N,) bool``, BX by BX. ``state``: carried from the previous chunk and updated
     in place (a fresh one, i.e. an empty history and FIFO, when ``None``). ``config`` defaults to
-    the state's, else to :class:`L1AConfig` ().
+    the state's, else to :class:`L1AConfig` (). ``detail`` adds per BX the FIFO occupancy at its
+    decision and the fate of its request (``FATE_*``).
     """
     if config is None:
         config = state.config if state is not None else L1AConfig()
@@ -334,8 +350,11 @@ def distribute(requests: np.ndarray, config: L1AConfig | None = None,
     accepted = np.zeros(requests.shape[0], np.bool_)
     vetoes = np.zeros(len(config.rules), np.int64)
     hist = np.zeros(config.depth + 1, np.int64)
+    m = requests.shape[0] if detail else 0
+    occ, fate = np.empty(m, np.int32), np.empty(m, np.int8)
     n_req, n_acc, n_lost = _distribute_kernel(requests, rule_n, rule_w, state.ring, state.regs,
                                               config.depth, config.readout_bx, accepted, vetoes,
-                                              hist)
+                                              hist, occ, fate)
     return L1AResult(config.rules, config.depth, int(requests.shape[0]), int(n_req), int(n_acc),
-                     vetoes, int(n_lost), hist, accepted)
+                     vetoes, int(n_lost), hist, accepted, occ if detail else None,
+                     fate if detail else None)

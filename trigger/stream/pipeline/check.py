@@ -1,6 +1,8 @@
-"""Static timing analysis of a pipeline: per stage the event interval, II time and occupancy,
-per path the latency (worst over the clock phases of an orbit) against the budget; and the exact
-integer time base the simulation shares."""
+"""Static timing analysis of a pipeline: per stage the event interval, II time and occupancy, the
+time its output is ready after the BX and its critical input (the last to arrive); per path (a
+chain of stages timed alone) the latency against the budget; the L1 accept (the last stage's
+output: the latest chain) and the critical path; all worst over the clock phases of an orbit.
+And the exact integer time base the simulation shares."""
 
 from __future__ import annotations
 
@@ -72,6 +74,12 @@ class StageCheck:
     occupancy: float         # ii_ns / interval_ns; > 1: too slow
     latency_ns: float        # link_ns + latency_cycles / clock
     ok: bool
+    inputs: tuple[str, ...] = ()     # the stages it reads (none: the detector)
+    ready_ns: float = 0.0            # its output after the BX, worst over the orbit
+    min_ready_ns: float = 0.0        # best over the orbit
+    critical_input: str | None = None    # the input arriving last (at the worst BX)
+    slack_ns: dict = dataclasses.field(default_factory=dict)   # input → least time it
+    #                                  arrives before the last one, over the orbit
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class PathCheck:
     budget_ns: float
     margin_ns: float         # budget − latency; < 0: over budget
     ok: bool
+    critical: bool = False   # on the critical path (its stages are the critical path's)
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,9 @@ class CheckReport:
     budget_ns: float
     stages: tuple[StageCheck, ...]
     paths: tuple[PathCheck, ...]
+    l1a_ns: float = 0.0                  # the L1 accept after the BX, worst over the orbit
+    min_l1a_ns: float = 0.0
+    critical_path: tuple[str, ...] = ()  # from the detector, following critical inputs
 
     @property
     def too_slow(self) -> list[str]:
@@ -103,8 +115,12 @@ class CheckReport:
         return [p.name for p in self.paths if not p.ok]
 
     @property
+    def l1a_margin_ns(self) -> float:
+        return self.budget_ns - self.l1a_ns
+
+    @property
     def ok(self) -> bool:
-        return not self.too_slow and not self.over_budget
+        return not self.too_slow and not self.over_budget and self.l1a_ns <= self.budget_ns
 
     def path(self, name: str) -> PathCheck:
         return next(p for p in self.paths if p.name == name)
@@ -115,22 +131,29 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {"pipeline": self.pipeline, "budget_ns": self.budget_ns, "ok": self.ok,
                 "too_slow": self.too_slow, "over_budget": self.over_budget,
-                "stages": [dataclasses.asdict(s) for s in self.stages],
+                "l1a_ns": self.l1a_ns, "min_l1a_ns": self.min_l1a_ns,
+                "l1a_margin_ns": self.l1a_margin_ns, "critical_path": list(self.critical_path),
+                "stages": [{**dataclasses.asdict(s), "inputs": list(s.inputs)}
+                           for s in self.stages],
                 "paths": [{**dataclasses.asdict(p), "stages": list(p.stages)} for p in self.paths]}
 
     def table(self) -> str:
-        """The report as fixed-width text (stages, then paths)."""
-        out = [f"pipeline {self.pipeline}: budget {self.budget_ns:.0f} ns",
+        """The report as fixed-width text (stages with their critical input, then paths)."""
+        out = [f"pipeline {self.pipeline}: budget {self.budget_ns:.0f} ns, L1 accept after "
+               f"{self.l1a_ns:.1f} ns (margin {self.l1a_margin_ns:.1f} ns)",
                f"{'stage':<18}{'role':<11}{'MHz':>8}{'tmux':>6}{'interval':>10}{'II ns':>9}"
-               f"{'occup.':>8}{'lat. ns':>10}  status"]
+               f"{'occup.':>8}{'lat. ns':>10}{'ready ns':>10}  {'critical input':<16}status"]
         for s in self.stages:
             out.append(f"{s.name:<18}{s.role or '-':<11}{s.clock_mhz:>8.1f}{s.tmux:>6}"
                        f"{s.interval_ns:>10.1f}{s.ii_ns:>9.2f}{s.occupancy:>8.3f}"
-                       f"{s.latency_ns:>10.1f}  {'ok' if s.ok else 'TOO SLOW'}")
+                       f"{s.latency_ns:>10.1f}{s.ready_ns:>10.1f}  "
+                       f"{s.critical_input or '(detector)':<16}{'ok' if s.ok else 'TOO SLOW'}")
         out.append(f"{'path':<18}{'latency ns':>12}{'align ns':>10}{'margin ns':>11}  status")
         for p in self.paths:
             out.append(f"{p.name:<18}{p.latency_ns:>12.1f}{p.alignment_ns:>10.2f}"
-                       f"{p.margin_ns:>11.1f}  {'ok' if p.ok else 'OVER BUDGET'}")
+                       f"{p.margin_ns:>11.1f}  {'ok' if p.ok else 'OVER BUDGET'}"
+                       f"{'  (critical)' if p.critical else ''}")
+        out.append("critical path: " + " > ".join(self.critical_path))
         return "\n".join(out)
 
 
@@ -145,19 +168,49 @@ def _aligned_latency(tb: _Timebase, idx: np.ndarray, n_bx: int) -> np.ndarray:
     return t - t0
 
 
+def _aligned_ready(tb: _Timebase, p: Pipeline, n_bx: int) -> np.ndarray:
+    """Output time after the BX (ticks) of every stage (``p.stages`` order) for BX 0..n_bx-1 on
+    the graph without II limits: ``(S, n_bx)``."""
+    names = p.stage_names
+    t0 = np.arange(n_bx, dtype=np.int64) * tb.bx
+    out = np.empty((len(names), n_bx), np.int64)
+    for s in p.order:
+        ins = [names.index(i) for i in p.inputs[names[s]]]
+        t_in = (out[ins].max(axis=0) if ins else t0) + tb.link[s]
+        out[s] = -(-t_in // tb.period[s]) * tb.period[s] + tb.latency[s]
+    return out - t0
+
+
 def check(pipeline: Pipeline) -> CheckReport:
     """Static analysis: per stage the event interval (``bx_ns × tmux``), its II time and the
-    occupancy (> 1: too slow, it breaks the fixed latency); per path the latency (links +
-    latencies + the clock-edge waits found over one orbit), the budget and the margin."""
+    occupancy (> 1: too slow, it breaks the fixed latency), its output time and critical input;
+    per path the latency (links + latencies + the clock-edge waits found over one orbit), the
+    budget and the margin; the L1 accept and the critical path."""
     tb = _timebase(pipeline)
     bx_ps = _ps(pipeline.bx_ns)
+    names = pipeline.stage_names
+    ready = _aligned_ready(tb, pipeline, BX_PER_ORBIT)
     stages = []
-    for s in pipeline.stages:
+    for i, s in enumerate(pipeline.stages):
         ii_ps = s.ii * s.period_ps
         interval = bx_ps * s.tmux
+        ins = pipeline.inputs[s.name]
+        critical, slack = None, {}
+        if ins:
+            arrive = ready[[names.index(u) for u in ins]]            # (n_inputs, BX)
+            last = arrive.max(axis=0)
+            critical = ins[int(np.argmax(arrive[:, int(np.argmax(ready[i]))]))]
+            slack = {u: float(tb.ns((last - arrive[k]).min())) for k, u in enumerate(ins)}
         stages.append(StageCheck(s.name, s.role, s.clock_mhz, s.tmux, float(interval) / 1000,
                                  float(ii_ps) / 1000, float(ii_ps / interval),
-                                 s.link_ns + s.latency_ns, ii_ps <= interval))
+                                 s.link_ns + s.latency_ns, ii_ps <= interval, tuple(ins),
+                                 float(tb.ns(ready[i].max())), float(tb.ns(ready[i].min())),
+                                 critical, slack))
+    by_name = {st.name: st for st in stages}
+    crit = [pipeline.l1a_stage]
+    while by_name[crit[0]].critical_input is not None:
+        crit.insert(0, by_name[crit[0]].critical_input)
+    sink = names.index(pipeline.l1a_stage)
     paths = []
     budget = pipeline.budget_ns
     for name in pipeline.paths:
@@ -167,7 +220,8 @@ def check(pipeline: Pipeline) -> CheckReport:
         worst = float(tb.ns(lat.max()))
         paths.append(PathCheck(name, pipeline.paths[name], float(tb.ns(fixed)),
                                float(tb.ns(lat.max() - fixed)), worst, float(tb.ns(lat.min())),
-                               budget, budget - worst, worst <= budget))
-    return CheckReport(pipeline.name, budget, tuple(stages), tuple(paths))
-
-
+                               budget, budget - worst, worst <= budget,
+                               tuple(pipeline.paths[name]) == tuple(crit)))
+    return CheckReport(pipeline.name, budget, tuple(stages), tuple(paths),
+                       float(tb.ns(ready[sink].max())), float(tb.ns(ready[sink].min())),
+                       tuple(crit))

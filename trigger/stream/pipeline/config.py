@@ -11,8 +11,9 @@ A pipeline file (presets: ``trigger/stream/pipelines/phase2.yaml``, ``run3.yaml`
     max_accept_khz: 750          # optional: the L1 accept rate the readout takes, kHz
     trigger_rules: [[1, 3], [2, 25], [3, 100], [4, 240]]   # optional, read by trigger/stream/l1a.py
     derandomizer: {depth: 8, readout_ns: 1000}               # optional, read by trigger/stream/l1a.py
-    stages:                      # every processing stage, upstream first
+    stages:                      # every processing stage
       track_finder:
+        inputs: [tracker_dtc]    # optional: the stages it reads (see "Graph" below)
         clock_mhz: 240           # > 0: the stage's clock (its edges are phase-locked to BX 0)
         latency_cycles: 600      # >= 0: clocks from the start of an event to its output
         ii: 108                  # >= 1 (default 1): initiation interval, clocks between starts
@@ -27,6 +28,15 @@ A pipeline file (presets: ``trigger/stream/pipelines/phase2.yaml``, ``run3.yaml`
     paths:                       # name -> stages in order; all end at one stage (the L1 accept)
       correlator: [tracker_dtc, track_finder, correlator_l1, correlator_l2, gt_menu, gt_final]
 
+Graph. The pipeline is a directed acyclic graph of stages: a stage reads the outputs of its
+``inputs`` and starts when the last of them has arrived. Either every stage that reads another
+one lists it under ``inputs:`` (stages without ``inputs`` read the detector) and ``paths:`` is
+optional, naming chains of the graph for the latency table (each consecutive pair an edge, the
+last stage the L1 accept; unnamed chains are listed under their stages joined by ``>``); or no
+stage has ``inputs:`` and the graph is derived from ``paths:`` (a stage reads the stage before
+it on every path it is on). Exactly one stage feeds no other (it issues the L1 accept) and every
+stage leads to it.
+
 ``trigger_rules`` and ``derandomizer`` are kept as read (:attr:`Pipeline.l1a`); trigger/stream/l1a.py
 parses them. A firmware report (``firmware/report.py``) is one JSON object
 ``{"model", "backend", "latency_cycles": int, "clock_ns": float, "initiation_interval": int,
@@ -39,23 +49,27 @@ Timing model (cycle level; times are exact integers in ticks of ``1/D`` ps, ``D`
 common multiple of the denominators of the clock periods, link latencies and the BX in ps, each
 a fraction of ps with a denominator up to 10^4, so 240 MHz is exactly 12500/3 ps):
 
-* the event of BX ``b`` exists at ``t = b × bx_ns`` (the first stage's ``link_ns`` brings it
-  from the detector); at each stage of a path it goes to board
-  ``b % tmux``, arrives at ``t_in = t_out(previous stage) + link_ns``, waits in that board's
-  input buffer, starts at the first edge of the stage's clock ``>= max(t_in, previous start on
-  the board + ii clocks)`` and leaves at ``start + latency_cycles`` clocks;
+* the event of BX ``b`` exists at ``t = b × bx_ns`` (a source stage's ``link_ns`` brings it
+  from the detector); at each stage it goes to board ``b % tmux``, arrives at
+  ``t_in = max over the inputs of t_out(input) + link_ns`` (the last input to arrive is the
+  stage's *critical input*), waits in that board's input buffer, starts at the first edge of
+  the stage's clock ``>= max(t_in, previous start on the board + ii clocks)`` and leaves at
+  ``start + latency_cycles`` clocks;
 * boards take their events in BX order; an event arriving while ``buffer`` earlier events of its
-  board are still waiting to start is lost at that stage (it would break the fixed latency);
-* paths are independent chains: a stage on several paths (the global trigger) is timed on each
-  path's own arrivals; the L1 accept of a BX is ready when its slowest path is (``l1a``).
+  board are still waiting to start is lost at that stage (it would break the fixed latency), and
+  with it at every stage downstream (they never receive it);
+* the L1 accept of a BX is ready when the last stage's output is. Because the clock-edge wait
+  and ``max`` are both non-decreasing, without queues this is the latest of the chains from the
+  detector to the L1 accept, each timed alone (a path's own total).
 
 A stage keeps up iff ``ii / clock <= bx_ns × tmux`` (:func:`check`: occupancy <= 1); with every
 stage keeping up and clocks that are multiples of the BX frequency, every event of a path has the
-same latency (fixed latency), ``Σ (link_ns + latency_cycles / clock) + the waits for clock
-edges``; a clock not locked to the BX makes the edge waits, so the latency, vary over the orbit
-(:func:`check` reports the worst). :func:`simulate` runs ~10^8 stage-BX/s (compiled, one thread
-per path), streams in chunks with a carried :class:`SimState`, and reports per BX the latency of
-every path, the loss and where, and per stage its busy fraction and fullest buffer.
+same latency (fixed latency); along a chain ``Σ (link_ns + latency_cycles / clock) + the waits
+for clock edges``; a clock not locked to the BX makes the edge waits, so the latency, vary over the orbit
+(:func:`check` reports the worst). :func:`simulate` runs every stage once per BX in topological
+order (compiled), streams in chunks with a carried :class:`SimState`, and reports per BX the L1
+accept latency, the loss and where, and per stage its output time, critical input, busy
+fraction and fullest buffer.
 """
 from __future__ import annotations
 
@@ -85,7 +99,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _TOP = {"name", "description", "bx_ns", "budget_us", "max_accept_khz", "trigger_rules",
         "derandomizer", "stages", "paths"}
 _STAGE = {"clock_mhz", "latency_cycles", "ii", "tmux", "link_ns", "buffer", "firmware", "source",
-          "role", "description"}
+          "role", "description", "inputs"}
+#: Chains listed when a graph names none (a bigger graph names the ones to report).
+MAX_AUTO_PATHS = 256
 _FROM_FIRMWARE = ("clock_mhz", "latency_cycles", "ii")
 
 
@@ -141,7 +157,10 @@ class Stage:
 
 @dataclass(frozen=True)
 class Pipeline:
-    """Stages (upstream first), paths (name → stage names ending at the L1 accept), budget."""
+    """Stages, the graph (``inputs``: stage → the stages it reads, ``()`` for a source), named
+    chains (``paths``: name → stage names ending at the L1 accept), budget. Built with ``paths``
+    alone, the graph is derived from them; with ``inputs`` alone, every chain from a source to
+    the L1 accept is listed as a path named by its stages."""
 
     name: str
     stages: tuple[Stage, ...]
@@ -152,18 +171,36 @@ class Pipeline:
     l1a: dict = field(default_factory=dict)   # raw ``trigger_rules`` / ``derandomizer``
     description: str = ""
     path: str = ""                              # the YAML file
+    inputs: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self):
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate stage names in {names}")
-        ends = {chain[-1] for chain in self.paths.values() if chain}
         for pname, chain in self.paths.items():
             unknown = [s for s in chain if s not in names]
             if not chain or unknown:
                 raise ValueError(f"path {pname}: empty or unknown stages {unknown}")
-        if len(ends) > 1:
-            raise ValueError(f"paths end at different stages {sorted(ends)}")
+        inputs = self.inputs
+        if inputs is None:
+            inputs = derive_inputs(names, self.paths)
+        else:
+            inputs = {n: tuple(inputs.get(n, ())) for n in names}
+            for n, ins in inputs.items():
+                bad = [i for i in ins if i not in names or i == n]
+                if bad or len(set(ins)) != len(ins):
+                    raise ValueError(f"stage {n}: bad or repeated inputs {list(ins)}")
+        problem = graph_problem(names, inputs)
+        if problem:
+            raise ValueError(problem)
+        object.__setattr__(self, "inputs", inputs)
+        sink = sinks(names, inputs)[0]
+        for pname, chain in self.paths.items():
+            problem = chain_problem(chain, inputs, sink)
+            if problem:
+                raise ValueError(f"path {pname}: {problem}")
+        if not self.paths:
+            object.__setattr__(self, "paths", auto_paths(inputs, sink))
 
     @property
     def stage_names(self) -> list[str]:
@@ -185,12 +222,98 @@ class Pipeline:
 
     @property
     def l1a_stage(self) -> str:
-        """The stage every path ends at (where the L1 accept is issued)."""
-        return next(iter(self.paths.values()))[-1]
+        """The stage that feeds no other (where the L1 accept is issued)."""
+        return sinks(self.stage_names, self.inputs)[0]
+
+    @property
+    def order(self) -> list[int]:
+        """Stage indices in topological order (inputs first; ties in the order of ``stages``)."""
+        return topological_order(self.stage_names, self.inputs)
 
     @property
     def budget_ns(self) -> float:
         return self.budget_us * 1000
+
+
+# --------------------------------------------------------------------------- the graph
+
+def derive_inputs(names: list[str], paths: dict[str, tuple[str, ...]]
+                  ) -> dict[str, tuple[str, ...]]:
+    """The graph of chains: a stage reads the stage before it on every path it is on (in the
+    order the paths list them)."""
+    inputs: dict[str, list[str]] = {n: [] for n in names}
+    for chain in paths.values():
+        for a, b in zip(chain, chain[1:]):
+            if a not in inputs[b]:
+                inputs[b].append(a)
+    return {n: tuple(v) for n, v in inputs.items()}
+
+
+def sinks(names: list[str], inputs: dict[str, tuple[str, ...]]) -> list[str]:
+    """Stages no other stage reads, in the order of ``names``."""
+    read = {i for ins in inputs.values() for i in ins}
+    return [n for n in names if n not in read]
+
+
+def topological_order(names: list[str], inputs: dict[str, tuple[str, ...]]) -> list[int]:
+    """Indices of ``names``, every stage after its inputs (stable); raises ValueError on a
+    cycle."""
+    index = {n: i for i, n in enumerate(names)}
+    done: list[int] = []
+    placed: set[str] = set()
+    left = list(names)
+    while left:
+        ready = [n for n in left if all(i in placed for i in inputs[n])]
+        if not ready:
+            raise ValueError(f"the stages {', '.join(left)} read each other in a cycle")
+        for n in ready:
+            placed.add(n)
+            done.append(index[n])
+        left = [n for n in left if n not in placed]
+    return done
+
+
+def graph_problem(names: list[str], inputs: dict[str, tuple[str, ...]]) -> str | None:
+    """Why ``inputs`` is not a pipeline (a cycle, several or no last stage, a stage that does
+    not lead to the L1 accept), or None."""
+    try:
+        topological_order(names, inputs)
+    except ValueError as err:
+        return str(err)
+    last = sinks(names, inputs)
+    if len(last) != 1:
+        return ("exactly one stage issues the L1 accept (feeds no other stage); these feed "
+                f"none: {', '.join(last)}")
+    return None
+
+
+def chain_problem(chain, inputs: dict[str, tuple[str, ...]], sink: str) -> str | None:
+    """Why ``chain`` is not a chain of the graph ending at ``sink``, or None."""
+    for a, b in zip(chain, chain[1:]):
+        if a not in inputs[b]:
+            return f"{b} does not read {a}"
+    if chain[-1] != sink:
+        return f"ends at {chain[-1]}, not at the stage issuing the L1 accept ({sink})"
+    return None
+
+
+def auto_paths(inputs: dict[str, tuple[str, ...]], sink: str) -> dict[str, tuple[str, ...]]:
+    """Every chain from a source to ``sink``, named by its stages joined with ``>``."""
+    chains: list[tuple[str, ...]] = []
+
+    def walk(stage: str, tail: tuple[str, ...]) -> None:
+        if len(chains) > MAX_AUTO_PATHS:
+            return
+        if not inputs[stage]:
+            chains.append((stage,) + tail)
+        for i in inputs[stage]:
+            walk(i, (stage,) + tail)
+
+    walk(sink, ())
+    if len(chains) > MAX_AUTO_PATHS:
+        raise ValueError(f"the graph has more than {MAX_AUTO_PATHS} chains from the detector to "
+                         "the L1 accept: name the ones to report under paths:")
+    return {">".join(c): c for c in sorted(chains)}
 
 
 # --------------------------------------------------------------------------- reading
@@ -215,7 +338,7 @@ def _pipeline_from(data, source: str) -> Pipeline:
         raise L1TInputError(source, "line 1: a pipeline is a mapping with stages and paths",
                             "stages")
     c.keys(data, _TOP, "")
-    for key in ("budget_us", "stages", "paths"):
+    for key in ("budget_us", "stages"):
         if key not in data:
             c.fail(data, None, f"missing {key!r}", key)
     budget = c.number(data, "budget_us", "", positive=True, maximum=MAX_BUDGET_US)
@@ -239,11 +362,16 @@ def _pipeline_from(data, source: str) -> Pipeline:
             c.fail(stages_map, sname, "a stage is a mapping (clock_mhz, latency_cycles, ...)",
                    where)
         stages.append(c.stage(sname, body, where, line_of(stages_map, sname)))
+    names = [st.name for st in stages]
+    graph = any("inputs" in body for body in stages_map.values())
+    inputs = {n: c.inputs(stages_map[n], n, names) for n in names} if graph else None
+    if not graph and "paths" not in data:
+        c.fail(data, None, "missing 'paths' (or the stages' inputs)", "paths")
 
-    paths_map = data["paths"]
-    if not isinstance(paths_map, dict) or not paths_map:
-        c.fail(data, "paths", "'paths' must be a non-empty mapping of path names", "paths")
     paths: dict[str, tuple[str, ...]] = {}
+    paths_map = data.get("paths", {})
+    if "paths" in data and (not isinstance(paths_map, dict) or not paths_map):
+        c.fail(data, "paths", "'paths' must be a non-empty mapping of path names", "paths")
     for pname, chain in paths_map.items():
         where = f"paths.{pname}"
         if not isinstance(pname, str) or not _NAME.match(pname):
@@ -257,11 +385,30 @@ def _pipeline_from(data, source: str) -> Pipeline:
             if s in chain[:i]:
                 c.fail(paths_map, pname, f"stage {s!r} twice in the path", f"{where}[{i}]")
         paths[pname] = tuple(chain)
-    ends = {chain[-1] for chain in paths.values()}
-    if len(ends) > 1:
-        c.fail(data, "paths", "every path ends at the stage issuing the L1 accept; these end at "
-               f"{', '.join(sorted(ends))}", "paths")
-    return Pipeline(name, tuple(stages), paths, budget, max_khz, bx_ns, l1a, description, source)
+    if not graph:
+        ends = {chain[-1] for chain in paths.values()}
+        if len(ends) > 1:
+            c.fail(data, "paths", "every path ends at the stage issuing the L1 accept; these "
+                   f"end at {', '.join(sorted(ends))}", "paths")
+        unused = [n for n in names if not any(n in chain for chain in paths.values())]
+        if unused:
+            c.fail(stages_map, unused[0], f"stage {unused[0]} is on no path", f"stages.{unused[0]}")
+    graph_inputs = inputs if graph else derive_inputs(names, paths)
+    problem = graph_problem(names, graph_inputs)
+    if problem:
+        c.fail(data, "paths" if not graph else "stages", problem,
+               "paths" if not graph else "stages")
+    if graph:
+        sink = sinks(names, graph_inputs)[0]
+        for pname, chain in paths.items():
+            problem = chain_problem(chain, graph_inputs, sink)
+            if problem:
+                c.fail(paths_map, pname, f"path {pname}: {problem}", f"paths.{pname}")
+    try:
+        return Pipeline(name, tuple(stages), paths, budget, max_khz, bx_ns, l1a, description,
+                        source, inputs)
+    except ValueError as err:          # e.g. a graph with too many chains to list
+        raise L1TInputError(source, str(err), "paths") from None
 
 
 class _Checker(Checker):
@@ -310,6 +457,22 @@ class _Checker(Checker):
         if "description" in body:
             self.string(body, "description", where)
         return Stage(**kw)
+
+    def inputs(self, body, name: str, names: list[str]) -> tuple[str, ...]:
+        """A stage's ``inputs:`` (absent: none, it reads the detector)."""
+        if "inputs" not in body:
+            return ()
+        where = f"stages.{name}.inputs"
+        v = body["inputs"]
+        if not isinstance(v, list) or not v:
+            self.fail(body, "inputs", "inputs must be a non-empty list of stage names", where)
+        for i, s in enumerate(v):
+            if not isinstance(s, str) or s not in names or s == name:
+                self.fail(body, "inputs", f"unknown input {s!r} (stages: "
+                          f"{', '.join(n for n in names if n != name)})", f"{where}[{i}]")
+            if s in v[:i]:
+                self.fail(body, "inputs", f"input {s!r} twice", f"{where}[{i}]")
+        return tuple(v)
 
 
 # --------------------------------------------------------------------------- firmware reports
