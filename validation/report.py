@@ -243,6 +243,27 @@ def _muon(path: Path, data: dict, run: Path) -> Block | None:
                                               ("rate.png", "single-muon rate")]))
 
 
+def _lar(path: Path, data: dict, run: Path) -> Block | None:
+    from l1t.validation.lar_performance import OF, read_performance
+
+    p = read_performance(path)
+    names = [OF, *p["models"]]
+    rows = []
+    for study, label in (("et", "true ET"), ("pileup_scan", "pileup"), ("train", "train"),
+                         ("after_deposit", "after 50 GeV")):
+        for r in p[study]:
+            rows.append([label, r["label"], str(r["crossings"])]
+                        + [f"{r['bias'][n]:+.2f} / {r['sigma'][n]:.2f}" for n in names])
+    return Block(str(path.relative_to(run)),
+                 f"bias / RMS of reconstructed − true ET [GeV] at <mu> = {p['pileup']:g}, "
+                 f"{p['channels']} channels × one orbit; nets in firmware",
+                 tables=[Table(["study", "bin", "crossings", *names], rows)],
+                 images=_images(path.parent, [("resolution.png", "vs true ET"),
+                                              ("pileup.png", "vs pileup"),
+                                              ("train.png", "vs position in the train"),
+                                              ("after_deposit.png", "after a large deposit")]))
+
+
 def _generic(path: Path, data: dict, run: Path) -> Block | None:
     """Any performance file: its scalar fields as a table, its plots (``plots`` or the PNGs of
     its directory)."""
@@ -349,7 +370,7 @@ for _kind in (
         SectionKind("turn-ons", "Turn-ons", 30, _turn_ons, names=("turn_ons.json",)),
         SectionKind("anomaly", "Anomaly detection", 40, _anomaly, formats=("l1t-vae-anomaly",)),
         SectionKind("muon", "Muon pT assignment", 50, _muon, formats=("l1t-muon-performance",)),
-        SectionKind("lar", "LAr energy reconstruction", 60, _generic,
+        SectionKind("lar", "LAr energy reconstruction", 60, _lar,
                     formats=("l1t-lar-performance",)),
         SectionKind("firmware", "Firmware bit-exactness", 70, _check,
                     formats=("l1t-firmware-check",)),
