@@ -65,21 +65,24 @@ def test_a_section_appears_only_when_its_file_exists(small_run, tmp_path):
     (run / "notes.json").write_text(json.dumps({"format": "someone-else", "x": 1}))
     r = write_report(run, tmp_path / "r.html")
     assert "latency" not in r.sections and "profile" not in r.sections and "rates" in r.sections
-    # a LAr performance file: its scalar fields and its plots
+    # a LAr performance file (as lar_performance writes it): its table and its plots
     from matplotlib.figure import Figure
+
+    from l1t.validation.lar_performance import PERFORMANCE_CONTRACT, LArPerformance, Row
 
     lar = run / "lar-performance"
     lar.mkdir()
     fig = Figure(figsize=(3, 2))
     fig.add_subplot().plot(np.arange(5))
     fig.savefig(lar / "resolution.png")
-    (lar / "performance.json").write_text(json.dumps({
-        "format": "l1t-lar-performance", "format_version": 1, "channels": 384,
-        "resolution_mev": 80.5, "plots": {"resolution": str(lar / "resolution.png")}}))
+    row = Row("1-5 GeV", 1.0, 5.0, 384, {"OF": -1.08, "rnn": 0.01}, {"OF": 2.82, "rnn": 80.5})
+    PERFORMANCE_CONTRACT.write(lar / "performance.json", LArPerformance(
+        {"rnn": "rnn"}, 200.0, 128, [row], [row], [row], [row], [row]).to_dict())
     r = write_report(run, tmp_path / "r.html")
     assert r.sections.index("lar") == r.sections.index("muon") + 1
     body = _sections((tmp_path / "r.html").read_text())["lar"]
-    assert "384" in body and "80.5" in body and body.count("<img ") == 1
+    assert "384" in body and "80.50" in body and "-1.08 / 2.82" in body
+    assert body.count("<img ") == 1
 
 
 def test_report_command(small_run, tmp_path, capsys):
