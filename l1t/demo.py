@@ -6,8 +6,8 @@
    or the one trained by an earlier run; its 5 kHz working point tuned on the zero-bias crossings.
 3. The encoder converted to firmware: software vs bit-exact emulator vs hls4ml C simulation vs
    da4ml RTL in Verilator on a few thousand events, and the RTL latency in clocks.
-4. The rate table of the default menu plus that anomaly seed, zero-bias stitched with the
-   weighted QCD crossings.
+4. The rate tables of the Phase-2 menu plus that anomaly seed and of the lecture menu on
+   calorimeter objects, zero-bias stitched with the weighted QCD crossings.
 5. The muon pT net: a muon-gun production, a net trained on it (or the one of an earlier run),
    its firmware check (Keras vs emulator vs C-sim vs RTL, latency within 240 ns), and the
    lookup table vs the net at equal efficiency: turn-on 90% points, single-muon rates on the
@@ -41,7 +41,7 @@ from l1t.models.muon.nn import NetConfig
 from l1t.models.muon.train import train_muon_pt
 from l1t.trigger.anomaly import tune, write_menu
 from l1t.trigger.job import RateJob, run
-from l1t.trigger.menu import load_menu
+from l1t.trigger.menu import MENUS_DIR, load_menu
 from l1t.trigger.muon_performance import muon_performance
 from l1t.trigger.rates import summarize
 from l1t.validation.firmware_check import check_table_text, firmware_check
@@ -58,6 +58,8 @@ from l1t.trigger.stream.report import latency_table_text, stream_job, stream_tab
 #: P(≥ 1 interaction above it) is a few per cent (30 GeV would give 36%).
 DEMO_STITCH_PTHAT = 60.0
 DEMO_ANOMALY_RATE = 5.0  # kHz
+#: the menu the demo's anomaly seed joins, whose rates and stream it shows: the Phase-2 one
+PHASE2_MENU = MENUS_DIR / "phase2.yaml"
 DEMO_FIRMWARE_EVENTS = 3000
 DEMO_STREAM_ORBITS = 200      #: 0.7 million BX, 18 ms of beam
 DEMO_SIGNAL_FRACTION = 0.002  #: of the colliding slots: about 1,100 Z->ll crossings injected
@@ -122,7 +124,7 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
         echo(f"\n== VAE anomaly encoder: reusing {model_dir}")
     wps = tune(model_dir, expand_inputs([out / "minbias", out / "qcd"]), [DEMO_ANOMALY_RATE],
                stitch_pthat=DEMO_STITCH_PTHAT)
-    menu_path = write_menu(wps, model_dir, out / "menu_with_axo.yaml")
+    menu_path = write_menu(wps, model_dir, out / "menu_with_axo.yaml", base_menu=PHASE2_MENU)
     w = wps[0]
     echo(f"{w['seed']}: score >= {w['threshold']:.4g} for {w['target_khz']:g} kHz "
          f"({w['rate_khz']:.2f} ± {w['rate_err_khz']:.2f} kHz, zero-bias + weighted QCD) "
@@ -134,15 +136,21 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
          f"{check['events']} events) -> {out / 'firmware' / 'check.json'}")
     echo(check_table_text(check))
 
-    menu = load_menu(menu_path)
-    job = RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT)
-    groups = run(job, expand_inputs([out / "minbias", out / "qcd"]))
-    summary = summarize(groups, menu, targets_khz=(10.0,))
-    paths = write_rates(summary, out / "rates")
-    echo(f"\n== rates of the default menu ({menu.name}): zero-bias + weighted QCD above "
-         f"pT-hat {DEMO_STITCH_PTHAT:g} GeV (P(hard) = {summary['pileup'][0]['p_hard']:.3f}) "
-         f"-> {paths['csv']}")
-    echo(rate_table_text(summary))
+    summary = None
+    for name, path, rates_dir in (("the Phase-2 menu", menu_path, out / "rates"),
+                                  ("the lecture menu on calorimeter objects", None,
+                                   out / "rates-lecture")):
+        menu = load_menu(path)
+        groups = run(RateJob(menu, stitch_pthat=DEMO_STITCH_PTHAT),
+                     expand_inputs([out / "minbias", out / "qcd"]))
+        rates = summarize(groups, menu, targets_khz=(10.0,))
+        paths = write_rates(rates, rates_dir)
+        echo(f"\n== rates of {name} ({menu.name}"
+             + (f" + {w['seed']}" if path else "") + f"): zero-bias + weighted QCD above pT-hat "
+             f"{DEMO_STITCH_PTHAT:g} GeV (P(hard) = {rates['pileup'][0]['p_hard']:.3f}) "
+             f"-> {paths['csv']}")
+        echo(rate_table_text(rates))
+        summary = summary or rates
     result["rates"] = summary
 
     muon_report = _muon_demo(out, seed, progress, echo, result)

@@ -46,7 +46,8 @@ from l1t.core.yamlio import load_yaml, parse_yaml
 from l1t.datasets.schema import ET_TOTAL, HT, MET, MET_HF, MHT
 from l1t.firmware.deployable import Replaces, get_deployable, kind_of, score_kinds
 
-DEFAULT_MENU = Path(__file__).with_name("menus") / "lecture.yaml"
+MENUS_DIR = Path(__file__).with_name("menus")
+DEFAULT_MENU = MENUS_DIR / "lecture.yaml"
 
 #: Leg object → L1 collection.
 OBJECTS = {"muon": "L1Mu", "electron": "L1EG", "photon": "L1EG", "egamma": "L1EG",
