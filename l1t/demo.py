@@ -130,11 +130,7 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
          f"({w['rate_khz']:.2f} ± {w['rate_err_khz']:.2f} kHz, zero-bias + weighted QCD) "
          f"-> {menu_path}")
 
-    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
-                           out / "firmware")
-    echo(f"\n== firmware check of the encoder ({check['input_precision']} inputs, "
-         f"{check['events']} events) -> {out / 'firmware' / 'check.json'}")
-    echo(check_table_text(check))
+    check = _firmware_step(model_dir, out / "firmware", "the encoder", "events", echo)
 
     summary = None
     for name, path, rates_dir in (("the Phase-2 menu", menu_path, out / "rates"),
@@ -191,6 +187,16 @@ def run_demo(out_dir: str | Path = "demo-out", events: int = 10000, pileup: floa
     return result
 
 
+def _firmware_step(model_dir: Path, out: Path, what: str, unit: str, echo) -> dict:
+    """A model's firmware check on every backend (Keras, emulator, C-sim, RTL), printed."""
+    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
+                           out)
+    echo(f"\n== firmware check of {what} ({check['input_precision']} inputs, "
+         f"{check['events']} {unit}) -> {out / 'check.json'}")
+    echo(check_table_text(check))
+    return check
+
+
 def _muon_demo(out: Path, seed: int, progress: bool, echo, result: dict) -> str | None:
     """Step 5: the muon pT net against the lookup table; returns its firmware report's path."""
     gun = out / "muon-gun"
@@ -201,11 +207,8 @@ def _muon_demo(out: Path, seed: int, progress: bool, echo, result: dict) -> str 
         echo("\n== " + train_muon_pt(gun, model_dir, NetConfig(sparsity=0.5, seed=seed)).text())
     else:
         echo(f"\n== muon pT net: reusing {model_dir}")
-    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
-                           out / "muon-firmware")
-    echo(f"\n== firmware check of the muon pT net ({check['input_precision']} inputs, "
-         f"{check['events']} candidates) -> {out / 'muon-firmware' / 'check.json'}")
-    echo(check_table_text(check))
+    check = _firmware_step(model_dir, out / "muon-firmware", "the muon pT net", "candidates",
+                           echo)
     perf = muon_performance(model_dir, [gun], [out / "minbias"], [DEMO_MUON_THRESHOLD],
                             out / "muon-performance")
     t = perf.thresholds[0]
@@ -231,11 +234,7 @@ def _lar_demo(out: Path, seed: int, echo, result: dict) -> str | None:
              .text())
     else:
         echo(f"\n== LAr recurrent net: reusing {model_dir}")
-    check = firmware_check(model_dir, None, DEMO_FIRMWARE_EVENTS, ["emulator", "hls4ml", "rtl"],
-                           out / "lar-firmware")
-    echo(f"\n== firmware check of the LAr net's step ({check['input_precision']} inputs, "
-         f"{check['events']} steps) -> {out / 'lar-firmware' / 'check.json'}")
-    echo(check_table_text(check))
+    check = _firmware_step(model_dir, out / "lar-firmware", "the LAr net's step", "steps", echo)
     perf = lar_performance([model_dir], out / "lar-performance", channels=DEMO_LAR_CHANNELS,
                            seed=seed + 30, cache_dir=out / ".cache")
     echo(f"\n== LAr: the net (firmware) beside the optimal filter, {DEMO_LAR_CHANNELS} channels "
