@@ -110,6 +110,18 @@ class JsonContract:
         """Read and check the tag; the object comes back with the tag included."""
         return self.check(read_json(path, what=self.format), path)
 
+    def read_in(self, directory: PathLike, name: str, what: str) -> tuple[Path, dict[str, Any]]:
+        """Read ``directory/name``, where the directory holds ``what`` (e.g. "an l1t LAr model
+        (l1t train lar)"): a file in place of the directory, or a directory without ``name``,
+        is refused saying so. Returns the file's path and its object."""
+        d = Path(directory)
+        if d.is_file():
+            raise L1TInputError(d, f"{what} is a directory, not a file")
+        path = d / name
+        if not path.is_file():
+            raise L1TInputError(d, f"no {name}: not {what}", name)
+        return path, self.read(path)
+
     def check(self, data: Any, source: object) -> dict[str, Any]:
         """Check an already loaded object's tag (``source`` names it in errors)."""
         if not isinstance(data, dict):

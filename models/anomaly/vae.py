@@ -180,13 +180,8 @@ class AnomalyModel:
     def load(cls, model_dir: str | Path) -> "AnomalyModel":
         """Load a saved model; a missing or malformed file is an :class:`L1TInputError`."""
         d = Path(model_dir)
-        path = d / "model.json"
-        if d.is_file():
-            raise L1TInputError(d, "an l1t anomaly model is a directory (model.json + "
-                                "encoder.h5), not a file")
-        if not path.exists():
-            raise L1TInputError(path, "no model.json: not an l1t anomaly model directory")
-        meta = MODEL_CONTRACT.read(path)
+        path, meta = MODEL_CONTRACT.read_in(d, "model.json", "an l1t anomaly model "
+                                            "(model.json + encoder.h5; l1t train vae)")
         try:
             old = ({"reconstruction": "mean", "angle_weight": 1.0, "qat_lr_scale": 1.0}
                    if meta["version"] < 2 else {})          # version-1 training defaults

@@ -121,11 +121,8 @@ class LArModel:
     @classmethod
     def load(cls, model_dir: str | Path) -> "LArModel":
         d = Path(model_dir)
-        path = d / "model.json"
-        if not path.is_file():
-            raise L1TInputError(d, "no model.json: not an l1t LAr model directory "
-                                "(l1t train lar)", "model")
-        meta = MODEL_CONTRACT.read(path)
+        path, meta = MODEL_CONTRACT.read_in(d, "model.json", "an l1t LAr model "
+                                            "(l1t train lar)")
         kind = meta.get("kind")
         if kind not in NETS:
             raise L1TInputError(path, f"unknown LAr net {kind!r} (known: {', '.join(NETS)})",

@@ -166,11 +166,8 @@ class MuonPtModel:
     @classmethod
     def load(cls, model_dir: str | Path) -> "MuonPtModel":
         d = Path(model_dir)
-        path = d / "model.json"
-        if not path.is_file():
-            raise L1TInputError(d, "no model.json: not an l1t muon pT model directory "
-                                "(l1t train muon-pt)")
-        meta = MODEL_CONTRACT.read(path)
+        path, meta = MODEL_CONTRACT.read_in(d, "model.json", "an l1t muon pT model "
+                                            "(l1t train muon-pt)")
         try:
             names = tuple(meta["inputs"]["features"])
             shifts = [int(s) for s in meta["inputs"]["shifts"]]
