@@ -451,6 +451,7 @@ def cmd_profile(args) -> int:
     p = profile(list(args.models) + list(args.models_opt), args.out, families=args.reference, sizes=args.sizes,
                 backends=args.backends, batch_sizes=args.batch_sizes, budget_s=args.budget,
                 split=not args.no_split, link_budget_gbps=args.link_gbps, seed=args.seed,
+                event_rate_mhz=args.event_rate_mhz, cpu_cores=args.cpu_cores,
                 runner_options={"rtl": {"simulate": args.rtl_simulate}},
                 progress=not args.quiet)
     print(profile_table_text(p))
@@ -842,7 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "reference nets on every backend here; model splits FPGA | CPU")
     from l1t.models.reference import FAMILIES, SIZES
     from l1t.validation.profile import BATCH_SIZES, BUDGET_S, DEFAULT_BACKENDS
-    from l1t.validation.split import DEFAULT_LINK_GBPS
+    from l1t.validation.split import BX_MHZ, DEFAULT_CPU_CORES, DEFAULT_LINK_GBPS
 
     s.add_argument("models", nargs="*", default=[],
                    help="run directories (searched for deployable models) or model directories")
@@ -864,6 +865,13 @@ def build_parser() -> argparse.ArgumentParser:
                    default=DEFAULT_LINK_GBPS,
                    help=f"link budget of the split analysis in Gb/s (default "
                         f"{DEFAULT_LINK_GBPS:g}, an estimate: one serial link)")
+    s.add_argument("--event-rate-mhz", type=_number(float, above=0, maximum=BX_MHZ),
+                   default=BX_MHZ, help=f"events per second (MHz) the split's link and CPU "
+                   f"tail must carry (default {BX_MHZ:g}: every crossing; 0.75: the L1 accepts)")
+    s.add_argument("--cpu-cores", type=_number(int, minimum=0, maximum=1 << 20),
+                   default=DEFAULT_CPU_CORES,
+                   help=f"CPU cores the split's tail may use (default {DEFAULT_CPU_CORES}, an "
+                        "estimate: one dual-socket server)")
     s.add_argument("--no-split", action="store_true", help="skip the split analysis")
     s.add_argument("--rtl-simulate", action="store_true",
                    help="also build the RTL in Verilator and time its simulation (slow)")

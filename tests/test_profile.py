@@ -143,7 +143,10 @@ def test_split_cuts_account_every_crossing_bit_and_pick_the_cheapest_fitting_cut
             bits = sum(t["values"] * FixedType.parse(t["type"]).width for t in c["tensors"])
             assert c["bits_per_event"] == bits
             assert c["link_gbps"] == pytest.approx(bits * 40e6 / 1e9)
-            assert c["fits"] == (c["link_gbps"] <= s["link_budget_gbps"])
+            # a tail at 40 MHz: one core per 25 ns of its time per call
+            assert c["cpu_cores_needed"] == pytest.approx(c["cpu_p50_s"] / 25e-9)
+            assert c["fits"] == (c["link_gbps"] <= s["link_budget_gbps"]
+                                 and c["cpu_cores_needed"] <= s["cpu_cores"])
         fpga = [c for c in cuts[1:] if c["fpga"]]
         assert all(a["fpga"]["latency_cycles"] <= b["fpga"]["latency_cycles"]
                    for a, b in zip(fpga, fpga[1:]))          # a longer head is never faster
@@ -158,6 +161,28 @@ def test_split_cuts_account_every_crossing_bit_and_pick_the_cheapest_fitting_cut
     vae = splits["vae"]["cuts"]
     mid = next(c for c in vae if c["after"] == "mu")
     assert [t["name"] for t in mid["tensors"]] == ["enc_relu1", "mu"]
+
+
+def test_split_tail_needs_cores_at_the_event_rate(small_run, tmp_path):
+    from l1t.validation.profile import targets
+    from l1t.validation.split import split_model
+
+    (t,) = targets([small_run / "muon-pt"], (), (), 1)
+    # no core for a CPU tail: only the cut with everything on the FPGA fits
+    none = split_model(t, workdir=tmp_path / "a", budget_s=0.01, cpu_cores=0)
+    assert none.cuts[none.best].cpu_p50_s == 0.0 and none.best == len(none.cuts) - 1
+    assert all(not c.fits for c in none.cuts if c.cpu_p50_s > 0)
+    # at 1 kHz on a million cores every tail keeps up: a cut with no FPGA LUT
+    slow = split_model(t, workdir=tmp_path / "b", budget_s=0.01, event_rate_mhz=0.001,
+                       cpu_cores=1 << 20)
+    assert slow.cuts[slow.best].fpga["LUT"] == 0 and slow.bx_mhz == 0.001
+    for c in slow.cuts:
+        assert c.cpu_cores_needed == pytest.approx(1e3 * c.cpu_p50_s)
+        assert c.link_gbps == pytest.approx(c.bits_per_event * 1e3 / 1e9)
+    from l1t.core.errors import L1TInputError
+
+    with pytest.raises(L1TInputError, match="event rate"):
+        split_model(t, event_rate_mhz=41.0)
 
 
 def test_each_split_head_computes_the_firmware_values_of_its_crossing_tensors(small_run):

@@ -549,14 +549,16 @@ def profile(run_dirs: Iterable[str | Path], out_dir: str | Path, *,
             layer_batch: int = LAYER_BATCH, split: bool = True,
             runner_options: dict[str, dict] | None = None,
             link_budget_gbps: float | None = None, seed: int = 1,
+            event_rate_mhz: float | None = None, cpu_cores: int | None = None,
             progress: bool = False) -> Profile:
     """Profile the deployable models of ``run_dirs`` and the reference nets; write the outputs
     into ``out_dir``; with ``split``, the split analysis of every deployable model
-    (:func:`l1t.validation.split.split_model`). ``runner_options``: constructor options by
+    (:func:`l1t.validation.split.split_model`, its budgets and event rate defaulted there when
+    None). ``runner_options``: constructor options by
     backend name (``{"rtl": {"simulate": True}}``)."""
     from tqdm import tqdm
 
-    from .split import DEFAULT_LINK_GBPS, split_model, write_split_plot
+    from .split import BX_MHZ, DEFAULT_CPU_CORES, DEFAULT_LINK_GBPS, split_model, write_split_plot
 
     batch_sizes = sorted(set(int(b) for b in batch_sizes))
     if not batch_sizes or batch_sizes[0] < 1:
@@ -577,8 +579,10 @@ def profile(run_dirs: Iterable[str | Path], out_dir: str | Path, *,
             models.append(profile_target(t, runners, missing, work, batch_sizes, budget_s,
                                          layer_batch, seed))
             if split and t.origin != "reference":
-                splits.append(split_model(t, link_budget_gbps or DEFAULT_LINK_GBPS,
-                                          work / "split", seed=seed))
+                splits.append(split_model(
+                    t, link_budget_gbps or DEFAULT_LINK_GBPS, work / "split", seed=seed,
+                    event_rate_mhz=event_rate_mhz or BX_MHZ,
+                    cpu_cores=DEFAULT_CPU_CORES if cpu_cores is None else cpu_cores))
     result = Profile(machine_info(), batch_sizes, names, missing, models, splits)
     result.paths = write_profile(result, out)
     if splits:

@@ -17,10 +17,17 @@ its topological order: cut ``k`` puts the first ``k`` layers after the input on 
   missing; ``cpu_backend`` says which); on a GPU in TensorFlow where it sees one, else the
   reason.
 
-The cheapest cut that fits a link budget (``link_budget_gbps``) is the one with the fewest FPGA
-LUTs among the cuts whose bandwidth fits (ties: the lower total latency). The default budget,
-:data:`DEFAULT_LINK_GBPS`, is an estimate: one 16 Gb/s serial link, the order of the optical
-links of the trigger boards (stated, change it with ``--link-gbps``).
+The tail has to keep up with the events: at ``event_rate_mhz`` (default the 40 MHz crossing
+rate; 0.75 for the L1 accept rate behind the trigger) and batch 1 (at 40 MHz there is no time to
+gather a batch: 4096 crossings are 102 µs, several L1 latencies), it needs ``event rate × tail
+time per call`` CPU cores (``cpu_cores_needed``). A cut *fits* when its link bandwidth is within
+the link budget (``link_budget_gbps``) and its tail needs no more than ``cpu_cores`` cores. The
+cheapest cut that fits is the one with the fewest FPGA LUTs among them (ties: the lower total
+latency). The default budgets are estimates, stated and changeable (``--link-gbps``,
+``--cpu-cores``): :data:`DEFAULT_LINK_GBPS`, one 16 Gb/s serial link, the order of the optical
+links of the trigger boards; :data:`DEFAULT_CPU_CORES`, 64 cores, one dual-socket server. At
+40 MHz a tail of a few µs per call needs hundreds of cores, so a net in the L1 trigger stays on
+the FPGA; at the accept rate a CPU tail can fit.
 """
 from __future__ import annotations
 
@@ -35,13 +42,15 @@ from l1t.core.files import atomic_write
 
 BX_MHZ = 40.0            #: LHC bunch-crossing rate: 25 ns spacing (NOTES.md)
 DEFAULT_LINK_GBPS = 16.0  #: estimate: one 16 Gb/s serial link (see the module docstring)
+DEFAULT_CPU_CORES = 64    #: estimate: the cores of one dual-socket server (module docstring)
 
 
 @dataclass
 class Cut:
     """One cut: ``index`` layers on the FPGA (the last one ``after``), the ``tensors`` crossing
     (name, values, type), bits per event and link Gb/s, the FPGA head's figures (or why not),
-    the tail's time per call at batch 1 on the CPU (s) and on the GPU (or why not)."""
+    the tail's time per call at batch 1 on the CPU (s) and on the GPU (or why not), the CPU
+    cores the tail needs at the event rate; ``fits``: within the link and the core budgets."""
 
     index: int
     after: str
@@ -54,6 +63,7 @@ class Cut:
     gpu_p50_s: float | None
     gpu_reason: str | None
     fits: bool
+    cpu_cores_needed: float = 0.0
 
     @property
     def total_latency_ns(self) -> float | None:
@@ -64,8 +74,8 @@ class Cut:
 
 @dataclass
 class SplitResult:
-    """Every cut of one model, the link budget and the cheapest cut within it (``best``: its
-    index, None with ``best_reason`` when no cut fits)."""
+    """Every cut of one model, the budgets and the cheapest cut within them (``best``: its
+    index, None with ``best_reason`` when no cut fits); ``bx_mhz``: the event rate (MHz)."""
 
     model: str
     link_budget_gbps: float
@@ -74,6 +84,7 @@ class SplitResult:
     best: int | None = None
     best_reason: str | None = None
     cpu_backend: str | None = None
+    cpu_cores: int = DEFAULT_CPU_CORES
 
 
 def _crossing(layers: list, k: int, outputs: list[str]) -> list:
@@ -162,9 +173,11 @@ def head_comb(fw, k: int):
 
 def split_model(target, link_budget_gbps: float = DEFAULT_LINK_GBPS,
                 workdir: str | Path | None = None, seed: int = 1,
-                budget_s: float = 0.2) -> SplitResult:
-    """Every cut of ``target`` (a :class:`l1t.validation.profile.Target`): link bandwidth, FPGA
-    head figures, CPU/GPU tail time, and the cheapest cut within ``link_budget_gbps``."""
+                budget_s: float = 0.2, event_rate_mhz: float = BX_MHZ,
+                cpu_cores: int = DEFAULT_CPU_CORES) -> SplitResult:
+    """Every cut of ``target`` (a :class:`l1t.validation.profile.Target`): link bandwidth at
+    ``event_rate_mhz``, FPGA head figures, CPU/GPU tail time and the CPU cores it needs, and the
+    cheapest cut within ``link_budget_gbps`` and ``cpu_cores``."""
     from l1t.firmware import ir
 
     from .profile import ONNXRunner, _tf_device_missing
@@ -172,7 +185,14 @@ def split_model(target, link_budget_gbps: float = DEFAULT_LINK_GBPS,
     if not (link_budget_gbps > 0):
         raise L1TInputError("--link-gbps", f"link budget must be > 0 Gb/s, got "
                             f"{link_budget_gbps!r}", "link_gbps")
-    result = SplitResult(target.name, float(link_budget_gbps), BX_MHZ)
+    if not (0 < event_rate_mhz <= BX_MHZ):
+        raise L1TInputError("--event-rate-mhz", f"the event rate must be in (0, {BX_MHZ:g}] MHz, "
+                            f"got {event_rate_mhz!r}", "event_rate_mhz")
+    if not (isinstance(cpu_cores, int) and cpu_cores >= 0):
+        raise L1TInputError("--cpu-cores", f"CPU cores must be an integer >= 0, got "
+                            f"{cpu_cores!r}", "cpu_cores")
+    result = SplitResult(target.name, float(link_budget_gbps), float(event_rate_mhz),
+                         cpu_cores=cpu_cores)
     try:
         fw = ir.from_keras(target.net, target.input_type, name="split",
                            output_dir=str(workdir) if workdir else None)
@@ -191,7 +211,7 @@ def split_model(target, link_budget_gbps: float = DEFAULT_LINK_GBPS,
     for k in range(len(fw.layers)):
         crossing = _crossing(fw.layers, k, fw.outputs)
         bits = int(sum(l.n_out * l.result_type.width for l in crossing))
-        gbps = bits * BX_MHZ * 1e6 / 1e9
+        gbps = bits * event_rate_mhz * 1e6 / 1e9
         fpga, reason = _fpga(fw, k, crossing, traced)
         tail = _tail_net(fw, k, crossing)
         cpu = 0.0 if tail is None else (_time_tail_onnx(tail, budget_s) if cpu_backend ==
@@ -199,35 +219,43 @@ def split_model(target, link_budget_gbps: float = DEFAULT_LINK_GBPS,
         gpu = None
         if gpu_reason is None:
             gpu = _time_tail(tail, "/GPU:0", budget_s) if tail is not None else 0.0
+        cores = event_rate_mhz * 1e6 * cpu
         result.cuts.append(Cut(
             k, fw.layers[k].name, [{"name": l.name, "values": l.n_out,
                                     "type": str(l.result_type)} for l in crossing],
-            bits, gbps, fpga, reason, cpu, gpu, gpu_reason, gbps <= link_budget_gbps))
+            bits, gbps, fpga, reason, cpu, gpu, gpu_reason,
+            fits=gbps <= link_budget_gbps and cores <= cpu_cores, cpu_cores_needed=cores))
     ok = [c for c in result.cuts if c.fits and c.fpga is not None]
     if ok:
         result.best = min(ok, key=lambda c: (c.fpga["LUT"] or 0, c.total_latency_ns or 0)).index
     else:
         low = min(c.link_gbps for c in result.cuts)
-        result.best_reason = (f"no cut fits {link_budget_gbps:g} Gb/s (the narrowest needs "
-                              f"{low:.3g} Gb/s)")
+        few = min(c.cpu_cores_needed for c in result.cuts)
+        result.best_reason = (f"no cut fits {link_budget_gbps:g} Gb/s and {cpu_cores} CPU cores "
+                              f"(the narrowest link needs {low:.3g} Gb/s, the smallest tail "
+                              f"{few:.3g} cores)")
     return result
 
 
 def split_table_text(s: SplitResult | dict) -> str:
-    """One line per cut: what crosses, bits/event, Gb/s at 40 MHz, FPGA latency and LUTs, CPU
-    time of the rest; the cheapest cut within the budget marked ``<=``."""
+    """One line per cut: what crosses, bits/event, Gb/s at the event rate, FPGA latency and
+    LUTs, CPU time of the rest and the cores it needs; the cheapest cut within the budgets
+    marked ``<=``. Reads profile files written before the core budget (no cores column)."""
     d = asdict(s) if isinstance(s, SplitResult) else s
+    budget = d.get("cpu_cores")
     lines = [f"split of {d['model']} (link budget {d['link_budget_gbps']:g} Gb/s at "
-             f"{d['bx_mhz']:g} MHz)",
+             f"{d['bx_mhz']:g} MHz" + ("" if budget is None else f", {budget} CPU cores") + ")",
              f"{'cut':>3s} {'after':20s} {'bits/event':>10s} {'Gb/s':>7s} {'FPGA [ns]':>9s} "
-             f"{'LUT':>7s} {'CPU rest [us]':>13s}  crossing"]
+             f"{'LUT':>7s} {'CPU rest [us]':>13s} {'cores':>7s}  crossing"]
     for c in d["cuts"]:
         f = c["fpga"]
+        cores = c.get("cpu_cores_needed")
         mark = " <=" if c["index"] == d["best"] else ("" if c["fits"] else " (over budget)")
         lines.append(f"{c['index']:3d} {c['after'][:20]:20s} {c['bits_per_event']:10d} "
                      f"{c['link_gbps']:7.2f} "
                      f"{(f['latency_ns'] if f else float('nan')):9.1f} "
-                     f"{(f['LUT'] if f else -1):7d} {c['cpu_p50_s'] * 1e6:13.1f}  "
+                     f"{(f['LUT'] if f else -1):7d} {c['cpu_p50_s'] * 1e6:13.1f} "
+                     f"{'-' if cores is None else format(cores, '7.3g'):>7s}  "
                      + ", ".join(f"{t['name']}[{t['values']}] {t['type']}" for t in c["tensors"])
                      + mark)
     if d["best"] is None:
