@@ -250,7 +250,12 @@ def split_table_text(s: SplitResult | dict) -> str:
     for c in d["cuts"]:
         f = c["fpga"]
         cores = c.get("cpu_cores_needed")
-        mark = " <=" if c["index"] == d["best"] else ("" if c["fits"] else " (over budget)")
+        over = [what for what, out in (
+            ("link", c["link_gbps"] > d["link_budget_gbps"]),
+            (f"> {budget} cores", cores is not None and budget is not None and cores > budget))
+            if out]
+        mark = (" <=" if c["index"] == d["best"] else
+                "" if c["fits"] else f" (over budget: {', '.join(over) or 'link'})")
         lines.append(f"{c['index']:3d} {c['after'][:20]:20s} {c['bits_per_event']:10d} "
                      f"{c['link_gbps']:7.2f} "
                      f"{(f['latency_ns'] if f else float('nan')):9.1f} "
