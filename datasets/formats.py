@@ -50,7 +50,7 @@ DEFAULT_MAPPING = Path(__file__).with_name("nanoaod_mapping.yaml")
 _ALL_COLLECTIONS = {**COLLECTIONS, **PHASE2_COLLECTIONS, **GEN_COLLECTIONS}
 #: Collections a file may lack (the collection is then left out).
 _OPTIONAL = {*PHASE2_COLLECTIONS, *GEN_COLLECTIONS}
-_EVENT_DEFAULTS = {"seed": -1, "weight": 1.0}  # others 0; event = entry index
+_EVENT_DEFAULTS = {"seed": -1, "weight": 1.0, "pu_source": -1}  # others 0; event = entry index
 _MAGIC = {b"PAR1": "parquet", b"root": "root", b"\x89HDF\r\n\x1a\n": "adc-h5"}
 _SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".root": "root", ".h5": "adc-h5",
            ".hdf5": "adc-h5"}

@@ -10,6 +10,7 @@ event (none when the draw is 0), so its mean number of interactions is μ.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import awkward as ak
@@ -38,6 +39,32 @@ def build_pool(cache_dir: Path, size: int, seed: int, mpi_init: Path) -> Path:
     ak.to_parquet(events[["particles", "pthat"]], tmp)
     os.replace(tmp, path)
     return path
+
+
+def pool_id(path: Path) -> int:
+    """A 31-bit id of a pool file (CRC-32 of its name, which holds its size and seed): the upper
+    half of ``pu_source``, so that pool events of different pools never share a source."""
+    return zlib.crc32(Path(path).name.encode()) & 0x7FFFFFFF
+
+
+def hardest_sources(members: np.ndarray, counts: np.ndarray, pthats: np.ndarray, n_hard: int,
+                    pool: Path | None) -> np.ndarray:
+    """``(C,)`` int64: per crossing the pool event of its hardest pileup interaction (highest
+    pT-hat among all but the first interaction; ties: the later one), as
+    ``pool_id << 32 | index in the pool``; -1 for a crossing without pileup. ``members`` and
+    ``counts`` as from :func:`compose`, ``pthats`` (GeV) of every interaction index."""
+    out = np.full(len(counts), -1, np.int64)
+    if pool is None or len(members) == 0:
+        return out
+    crossing = np.repeat(np.arange(len(counts)), counts)
+    other = np.ones(len(members), bool)
+    other[(np.cumsum(counts) - counts)[counts > 0]] = False
+    c, m = crossing[other], members[other]
+    order = np.lexsort((pthats[m], c))
+    c, m = c[order], m[order]
+    last = np.r_[c[1:] != c[:-1], True] if len(c) else np.zeros(0, bool)
+    out[c[last]] = (np.int64(pool_id(pool)) << 32) | (m[last] - n_hard).astype(np.int64)
+    return out
 
 
 _POOLS: dict[tuple[str, int], tuple[Digitized, np.ndarray]] = {}

@@ -28,7 +28,7 @@ from l1t.core.files import JsonContract
 from .genjets import gen_jets
 from .gun import muon_gun
 from .integrity import changed, check_manifest_shape, sha256_of, verified_chunks
-from .pileup import build_pool, compose, load_pool
+from .pileup import build_pool, compose, hardest_sources, load_pool
 from .hepmc import hard_interactions, hepmc_sample, prepare as prepare_hepmc
 from .pythia import chunk_seed, generate, prepare_mpi_init, read_command_file
 from .samples import Sample, get_sample
@@ -122,13 +122,16 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     other[(np.cumsum(counts) - counts)[counts > 0]] = False
     pu_pthat_max = np.zeros(len(counts))
     np.maximum.at(pu_pthat_max, crossing[other], pthats[members[other]])
+    pu_source = hardest_sources(members, counts, pthats, spec.n_events,
+                                Path(spec.pool) if spec.pool is not None else None)
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
     n = spec.n_events
     fields = {
         "event": np.arange(spec.first_event, spec.first_event + n, dtype=np.int64),
         "seed": np.full(n, pythia_seed, np.int64),
         "process": hard.process, "sigma_mb": hard.sigma_mb, "weight": weight,
-        "pthat": hard.pthat, "pthat_max": pthat_max, "pu_pthat_max": pu_pthat_max, "mu": np.full(n, spec.mu, np.float32),
+        "pthat": hard.pthat, "pthat_max": pthat_max, "pu_pthat_max": pu_pthat_max,
+        "pu_source": pu_source, "mu": np.full(n, spec.mu, np.float32),
         "n_interactions": counts.astype(np.int32),
         **l1,
         "GenPart": gen,

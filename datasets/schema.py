@@ -26,6 +26,9 @@ EVENT_FIELDS: dict[str, str] = {
     "pthat": "float64",      # pT-hat of the hard interaction, GeV
     "pthat_max": "float64",  # largest pT-hat of all interactions in the crossing, GeV
     "pu_pthat_max": "float64",  # largest pT-hat of the crossing's other (pileup) interactions
+    # the pool event of that interaction: the pool's id << 32 | its index in the pool (-1: none
+    # or unknown); crossings sharing it share a recurring pileup event (datasets/pileup.py)
+    "pu_source": "int64",
     "mu": "float32",         # mean pileup of the crossing
     "n_interactions": "int32",  # inelastic pp interactions in the crossing
     "gen_vz": "float32",     # z of the crossing's first (hard) interaction, cm (0: none)

@@ -46,6 +46,7 @@ def make_events(n: int, seed: int = 0, gen: bool = True) -> ak.Array:
         "weight": rng.uniform(0.5, 2.0, n), "pthat": rng.uniform(0, 50, n),
         "pthat_max": rng.uniform(50, 100, n), "mu": np.full(n, 200.0), "n_interactions": rng.poisson(200, n),
         "gen_vz": rng.normal(0.0, 5.0, n), "pu_pthat_max": rng.uniform(0, 50, n),
+        "pu_source": np.full(n, -1),
     }
     out = {k: np.asarray(out[k]).astype(d) for k, d in EVENT_FIELDS.items()}   # schema order
     specs = {**COLLECTIONS, **(GEN_COLLECTIONS if gen else {})}

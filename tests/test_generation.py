@@ -61,6 +61,16 @@ def test_mean_interactions_equal_mu(zero_bias):
     assert n.var() == pytest.approx(mu, rel=0.3)  # Poisson
     assert manifest["complete"] and manifest["pileup_pool"]["reused"]
     assert manifest["pileup_pool"]["mean_uses_per_pool_event"] == pytest.approx(40.0)
+    # pu_source: the pool event of each crossing's hardest pileup interaction (one pool id in
+    # the upper half, an index below 300 in the lower); crossings sharing it share its pT-hat
+    src = ak.to_numpy(ev.pu_source)
+    has_pu = n >= 2
+    assert (src[has_pu] >= 0).all() and (src[~has_pu] == -1).all()
+    assert len(np.unique(src[has_pu] >> 32)) == 1 and ((src[has_pu] & 0xFFFFFFFF) < 300).all()
+    pu_pthat = ak.to_numpy(ev.pu_pthat_max)
+    for s in np.unique(src[has_pu]):
+        assert len(np.unique(pu_pthat[src == s])) == 1
+    assert len(np.unique(src[has_pu])) < has_pu.sum()      # the pool recurs
 
 
 def test_signal_crossings_carry_hard_event_plus_pileup(tmp_path, cache):

@@ -105,6 +105,45 @@ def test_hand_counted_rates(tmp_path):
     assert by["Mu20"]["target_thresholds"][0]["threshold"] == 20.0
 
 
+def test_pool_grouped_errors_group_crossings_sharing_a_pileup_pool_event(tmp_path):
+    from l1t.trigger import report
+
+    ev = tiny_events()
+    # crossings 0 and 1 share a pool event, 2 and 3 have their own, the rest none known
+    ev = ak.with_field(ev, np.array([7, 7, 8, 9, -1, -1, -1, -1, -1, -1], np.int64), "pu_source")
+    path = write_events(ev, tmp_path / "zb.parquet", metadata={"sample": "minbias"})
+    menu = parse_menu(MENU)
+    s = summarize(run(RateJob(menu), [path]), menu)
+    by = {x["seed"]: x for x in s["seeds"]}
+    # Mu20 fires in 0 and 1: one group of two crossings
+    assert by["Mu20"]["rate_err_pool_grouped_khz"] == pytest.approx(2 / 10 * SCALE)
+    assert by["Mu20"]["rate_err_khz"] == pytest.approx(np.sqrt(2) / 10 * SCALE)
+    assert by["Mu20"]["pool_events"] == 1
+    # DiMu10 fires in 1 and 3: two pool events, independent
+    assert by["DiMu10"]["rate_err_pool_grouped_khz"] == pytest.approx(np.sqrt(2) / 10 * SCALE)
+    assert by["DiMu10"]["pool_events"] == 2
+    # the total: 0, 1, 2, 3, 4, 7 -> groups {0, 1}, {2}, {3}, and 4, 7 alone: 4 + 1 + 1 + 1 + 1
+    assert s["total"]["rate_err_pool_grouped_khz"] == pytest.approx(np.sqrt(8) / 10 * SCALE)
+    assert s["total"]["pool_events"] == 3
+    # one crossing per chunk: the groups still form across chunks and dask workers
+    split = summarize(run(RateJob(menu, step_size=1), [path], workers=2), menu)
+    assert json.dumps(split) == json.dumps(s)
+    text = report.rate_table_text(s)
+    assert "pool-limited" not in text              # sqrt(2) is below 1.5 x
+    report.POOL_LIMITED, old = 1.2, report.POOL_LIMITED
+    try:
+        lines = report.rate_table_text(s).splitlines()
+    finally:
+        report.POOL_LIMITED = old
+    limited = lines[lines.index(next(x for x in lines if x.startswith("pool-limited"))) + 1:]
+    assert [x.split()[0] for x in limited] == ["Mu20"]
+    # without pu_source every crossing is its own group: the two errors agree
+    plain = summarize(run(RateJob(menu), [write_events(tiny_events(), tmp_path / "p.parquet",
+                                                       metadata={"sample": "minbias"})]), menu)
+    for x in plain["seeds"] + [plain["total"]]:
+        assert x["rate_err_pool_grouped_khz"] == pytest.approx(x["rate_err_khz"])
+
+
 def test_chunks_and_dask_give_identical_numbers(tmp_path):
     a = write_events(tiny_events(), tmp_path / "a.parquet", metadata={"sample": "minbias"})
     b = write_events(tiny_events(7), tmp_path / "b.parquet", metadata={"sample": "minbias"})

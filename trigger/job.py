@@ -85,8 +85,10 @@ def process_file(job: RateJob, path: str, kind: str, counts_before: np.ndarray |
                 counted = None
                 if job.stitch_pthat is not None:
                     counted = np.asarray(chunk.pthat_max, np.float64)[sel] < job.stitch_pthat
+                sources = (np.asarray(chunk.pu_source, np.int64)[sel]
+                           if "pu_source" in chunk.fields else None)   # older files: none
                 # weights 1, or the importance weights of a muon-enriched sample
-                g.zero_bias.add(margins[sel], kept[sel], weight[sel], counted)
+                g.zero_bias.add(margins[sel], kept[sel], weight[sel], counted, sources)
                 if sigma[sel].max() > 0:
                     g.sigma_inel_mb = float(sigma[sel].max())
             else:

@@ -15,6 +15,16 @@ pool recurs in many crossings, and would otherwise stand for the whole hard tail
 Crossings with two hard interactions are counted as having one (a correction of order
 P(≥ 2 hard) / P(≥ 1 hard) ≈ μσ/2σ_inel, negligible for P0 well above the pileup's pT-hat).
 
+Pool-grouped errors. Below P0 the pool still recurs: a seed fired by single pileup interactions
+that are rare in the pool (at μ = 200 photon candidates from pT-hat 25–60 GeV) counts each such
+pool event in about μN/pool crossings, and those crossings are not independent. Zero-bias
+crossings are therefore also grouped by the pool event of their hardest pileup interaction
+(``pu_source``, the likeliest single cause of a rare object): the grouped variance is
+Σ_groups (Σ_{i ∈ group} w_i pass_i)² / (Σw)², reported beside the independent-crossing error
+with the number of distinct pool events behind the seed. For seeds that fire on the sum of
+many interactions (MET, HT) it is an upper estimate; files without ``pu_source`` make every
+crossing its own group (the grouped error equals the other).
+
 Everything accumulated here is a sum over crossings, so chunks and workers merge by addition.
 """
 from __future__ import annotations
@@ -62,6 +72,9 @@ class Tally:
     w: float = 0.0
     w2: float = 0.0
     arrays: dict = field(default_factory=dict)
+    #: per pool event (``pu_source``): ids (U,) and Σ w·kept of each seed and of any seed
+    #: (U, S+1); reduced to one row per id by :meth:`compact`
+    sources: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def __post_init__(self):
         s = self.n_seeds
@@ -74,13 +87,16 @@ class Tally:
         self.arrays.setdefault("scan_w", np.zeros((s, SCAN_BINS)))
         self.arrays.setdefault("scan_w2", np.zeros((s, SCAN_BINS)))
         self.arrays.setdefault("scan_n", np.zeros((s, SCAN_BINS)))
+        self.arrays.setdefault("ungrouped_w2", np.zeros(s + 1))
 
     def add(self, margins: np.ndarray, kept: np.ndarray, weights: np.ndarray,
-            counted: np.ndarray | None = None) -> None:
+            counted: np.ndarray | None = None, sources: np.ndarray | None = None) -> None:
         """Add crossings: ``margins`` (N, S), prescaled decisions ``kept`` (N, S), weights (N,).
 
         ``counted`` (N,) bool: crossings allowed in the numerators (all by default); every
-        crossing enters the denominator.
+        crossing enters the denominator. ``sources`` (N,) int64: the pool event of each
+        crossing's hardest pileup interaction (-1: none; None: unknown for all), for the
+        pool-grouped error.
         """
         w = np.asarray(weights, np.float64)
         self.n += len(w)
@@ -98,6 +114,14 @@ class Tally:
             a[name + "_n"] += one @ mask
             a[name + "_w"] += w @ mask
             a[name + "_w2"] += (w * w) @ mask
+        passed = np.concatenate([kept, any_], axis=1) * w[:, None]          # (N, S+1)
+        grouped = np.zeros(len(w), bool) if sources is None else np.asarray(sources) >= 0
+        a["ungrouped_w2"] += (passed[~grouped] ** 2).sum(axis=0)
+        hit = grouped & (passed[:, -1] != 0)
+        if hit.any():
+            self.sources.append((np.asarray(sources)[hit].astype(np.int64), passed[hit]))
+            if sum(len(i) for i, _ in self.sources) > 100_000:
+                self.compact()
         fw = fired * w[:, None]
         a["overlap_w"] += fw.T @ fired
         with np.errstate(invalid="ignore"):
@@ -118,7 +142,31 @@ class Tally:
         self.w2 += other.w2
         for k, v in other.arrays.items():
             self.arrays[k] = self.arrays[k] + v
+        self.sources.extend(other.sources)
+        return self.compact()
+
+    def compact(self) -> "Tally":
+        """One row per pool event in :attr:`sources` (sums merged)."""
+        if self.sources:
+            ids = np.concatenate([i for i, _ in self.sources])
+            sums = np.concatenate([x for _, x in self.sources])
+            uniq, inverse = np.unique(ids, return_inverse=True)
+            out = np.zeros((len(uniq), sums.shape[1]))
+            np.add.at(out, inverse, sums)
+            self.sources = [(uniq, out)]
         return self
+
+    def grouped(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(S+1,)`` Σ_groups (Σ w·kept)² (seeds, then any seed; crossings without a pool
+        event as groups of one) and the number of pool events behind each."""
+        self.compact()
+        g2 = self.arrays["ungrouped_w2"].copy()
+        n = np.zeros_like(g2)
+        if self.sources:
+            _, sums = self.sources[0]
+            g2 += (sums ** 2).sum(axis=0)
+            n += (sums != 0).sum(axis=0)
+        return g2, n
 
 
 @dataclass
@@ -166,6 +214,27 @@ class Group:
             f = f + p * r
             var = var + p * p * var_r
         return f, var
+
+
+def pool_grouped(groups: list[Group]) -> tuple[np.ndarray, np.ndarray]:
+    """``(S+1,)`` variance of the prescaled fractions (seeds, then the total) with zero-bias
+    crossings grouped by pool event (see the module docstring), pooled over ``groups`` as
+    :func:`pooled` does, and the number of pool events behind each."""
+    total = sum(g.zero_bias.n for g in groups)
+    var = n = 0.0
+    for g in groups:
+        z = g.zero_bias
+        g2, ng = z.grouped()
+        if not z.w:
+            continue
+        parts = []
+        for name in ("kept", "any"):
+            _, v = g.fraction(name)                       # zero-bias + qcd, independent
+            parts.append(v - z.arrays[name + "_w2"] / z.w**2)     # the qcd part
+        share = z.n / total
+        var = var + share**2 * (g2 / z.w**2 + np.concatenate(parts))
+        n = n + ng
+    return np.asarray(var), np.asarray(n)
 
 
 def pooled(groups: list[Group], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +327,8 @@ def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
     scan_n = events_fired(groups, "scancum")
     n_fired = events_fired(groups, "fired")
     n_total = events_fired(groups, "any")
+    var_g, n_sources = pool_grouped(groups)
+    err_g = np.sqrt(np.maximum(var_g, 0.0)) * scale
     seeds = []
     for j, seed in enumerate(menu.seeds):
         ref = seed.reference_threshold or 0.0
@@ -267,6 +338,7 @@ def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
             "unprescaled_rate_khz": float(fired[j]), "unprescaled_rate_err_khz": float(fired_err[j]),
             "pure_rate_khz": float(pure[j]), "pure_rate_err_khz": float(pure_err[j]),
             "events_fired": int(n_fired[j]), "low_statistics": bool(n_fired[j] < LOW_STATISTICS),
+            "rate_err_pool_grouped_khz": float(err_g[j]), "pool_events": int(n_sources[j]),
             "reference_threshold": ref,
         }
         if ref > 0:
@@ -302,7 +374,8 @@ def summarize(groups: list[Group], menu, bunches: int = DEFAULT_BUNCHES,
         "seeds": seeds,
         "total": {"rate_khz": float(total[0]), "rate_err_khz": float(total_err[0]),
                   "events_fired": int(n_total[0]),
-                  "low_statistics": bool(n_total[0] < LOW_STATISTICS)},
+                  "low_statistics": bool(n_total[0] < LOW_STATISTICS),
+                  "rate_err_pool_grouped_khz": float(err_g[-1]), "pool_events": int(n_sources[-1])},
         "overlap_khz": {"seeds": menu.names, "matrix": overlap.tolist()},
         "pileup": pileup, "pileup_fits": fits,
     }

@@ -10,8 +10,14 @@ import numpy as np
 from l1t.core.files import JsonContract, atomic_write
 
 
+#: a seed whose pool-grouped error exceeds its independent-crossing error this many times is
+#: listed under the table as pool-limited
+POOL_LIMITED = 1.5
+
+
 def rate_table_text(summary: dict) -> str:
-    """The printed table: one line per seed and TOTAL; ``*`` marks < 10 crossings behind it."""
+    """The printed table: one line per seed and TOTAL; ``*`` marks < 10 crossings behind it;
+    then the pool-limited seeds with their pool-grouped errors (:mod:`l1t.trigger.rates`)."""
     lines = [f"{'seed':34s} {'prescale':>8s} {'rate [kHz]':>22s} {'pure [kHz]':>11s} {'crossings':>9s}"]
     for s in summary["seeds"]:
         flag = " *" if s["low_statistics"] else ""
@@ -23,6 +29,14 @@ def rate_table_text(summary: dict) -> str:
     lines.append(f"({summary['zero_bias_crossings']} zero-bias crossings"
                  + (f" + {summary['qcd_crossings']} weighted qcd" if summary["qcd_crossings"] else "")
                  + f", {summary['bunches']} bunches; * fewer than 10 crossings fired)")
+    limited = [s for s in [*summary["seeds"], {"seed": "TOTAL", **t}]
+               if s.get("rate_err_pool_grouped_khz", 0.0) > POOL_LIMITED * s["rate_err_khz"]]
+    if limited:
+        lines.append(f"pool-limited (zero-bias crossings grouped by the pool event of their "
+                     f"hardest pileup interaction; error > {POOL_LIMITED:g} x the one above):")
+        for s in limited:
+            lines.append(f"{s['seed']:34s} {'':8s} {'error':>10s} ± "
+                         f"{s['rate_err_pool_grouped_khz']:8.2f} {s['pool_events']:11d} pool events")
     targets = [(s["seed"], t) for s in summary["seeds"] for t in s.get("target_thresholds", [])]
     if targets:
         lines.append("")
