@@ -28,12 +28,15 @@ def pool_path(cache_dir: Path, size: int, seed: int) -> Path:
     return Path(cache_dir) / f"minbias-pool-v2-n{size}-s{seed}.parquet"
 
 
-def build_pool(cache_dir: Path, size: int, seed: int, mpi_init: Path) -> Path:
-    """Generate the min-bias pool (particles and pT-hat) once; cache it as parquet (atomically)."""
+def build_pool(cache_dir: Path, size: int, seed: int, mpi_init: Path,
+               progress: bool = False) -> Path:
+    """Generate the min-bias pool (particles and pT-hat) once; cache it as parquet (atomically).
+    ``progress``: a progress bar while it is generated (one process: minutes for 10⁴ events)."""
     path = pool_path(cache_dir, size, seed)
     if path.exists():
         return path
-    events = generate(get_sample("minbias"), size, chunk_seed(seed, POOL_STREAM), mpi_init)
+    events = generate(get_sample("minbias"), size, chunk_seed(seed, POOL_STREAM), mpi_init,
+                      progress="pileup pool" if progress else None)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     ak.to_parquet(events[["particles", "pthat"]], tmp)

@@ -213,7 +213,7 @@ def produce(sample: str | Sample, n_events: int | None, out_dir: str | Path, pil
     pool = None
     if pileup > 0:
         pool_mpi = prepare_mpi_init(get_sample("minbias"), cache / "mpi-minbias.dat", seed=1)
-        pool = str(build_pool(cache, pool_size, seed, pool_mpi))
+        pool = str(build_pool(cache, pool_size, seed, pool_mpi, progress))
     suffix = ".parquet" if fmt == "parquet" else ".root"
     specs = []
     for i in range(math.ceil(n_events / chunk_size)):

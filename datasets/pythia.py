@@ -190,7 +190,7 @@ class PythiaRun:
 
 
 def generate(sample: Sample, n_events: int, seed: int, mpi_init: Path | None = None,
-             first_event: int = 0) -> ak.Array:
+             first_event: int = 0, progress: str | None = None) -> ak.Array:
     """Generate ``n_events`` events of ``sample`` with Pythia seed ``seed``.
 
     Returns an array of length ``n_events`` with fields ``process`` (Pythia code), ``sigma_mb``
@@ -198,10 +198,15 @@ def generate(sample: Sample, n_events: int, seed: int, mpi_init: Path | None = N
     ``particles``: the stable final-state particles, ``var * {pt, eta, phi, mass, pdgId, charge}``
     in GeV and radians (particles with pT = 0, e.g. along the beam, are dropped).
     ``first_event`` (the chunk's place in the production) does not enter: the seed does.
+    ``progress``: the label of a progress bar (none when None or stderr is not a terminal).
     """
+    from tqdm import tqdm
+
     run = PythiaRun(sample, seed, mpi_init)
     records, codes, weights, pthats = [], [], [], []
-    for prt, code, weight, pthat in run.events(n_events):
+    events = tqdm(run.events(n_events), total=n_events, unit="ev", desc=progress,
+                  disable=None if progress else True)
+    for prt, code, weight, pthat in events:
         records.append(prt)
         codes.append(code)
         weights.append(weight)
