@@ -50,22 +50,19 @@ def pool_id(path: Path) -> int:
     return zlib.crc32(Path(path).name.encode()) & 0x7FFFFFFF
 
 
-def hardest_sources(members: np.ndarray, counts: np.ndarray, pthats: np.ndarray, n_hard: int,
-                    pool: Path | None) -> np.ndarray:
+def hardest_sources(pu_crossing: np.ndarray, pu_members: np.ndarray, pthats: np.ndarray,
+                    n_crossings: int, n_hard: int, pool: Path | None) -> np.ndarray:
     """``(C,)`` int64: per crossing the pool event of its hardest pileup interaction (highest
-    pT-hat among all but the first interaction; ties: the later one), as
-    ``pool_id << 32 | index in the pool``; -1 for a crossing without pileup. ``members`` and
-    ``counts`` as from :func:`compose`, ``pthats`` (GeV) of every interaction index."""
-    out = np.full(len(counts), -1, np.int64)
-    if pool is None or len(members) == 0:
+    pT-hat; ties: the later one), as ``pool_id << 32 | index in the pool``; -1 for a crossing
+    without pileup. ``pu_crossing``, ``pu_members``: the crossing and interaction index of
+    every pileup interaction (all but each crossing's first, :func:`compose`), ``pthats``
+    (GeV) of every interaction index, the pool's events after the ``n_hard`` hard ones."""
+    out = np.full(n_crossings, -1, np.int64)
+    if pool is None or len(pu_members) == 0:
         return out
-    crossing = np.repeat(np.arange(len(counts)), counts)
-    other = np.ones(len(members), bool)
-    other[(np.cumsum(counts) - counts)[counts > 0]] = False
-    c, m = crossing[other], members[other]
-    order = np.lexsort((pthats[m], c))
-    c, m = c[order], m[order]
-    last = np.r_[c[1:] != c[:-1], True] if len(c) else np.zeros(0, bool)
+    order = np.lexsort((pthats[pu_members], pu_crossing))
+    c, m = pu_crossing[order], pu_members[order]
+    last = np.r_[c[1:] != c[:-1], True]
     out[c[last]] = (np.int64(pool_id(pool)) << 32) | (m[last] - n_hard).astype(np.int64)
     return out
 

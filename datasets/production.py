@@ -120,9 +120,10 @@ def simulate_chunk(spec: ChunkSpec) -> ak.Array:
     np.maximum.at(pthat_max, crossing, pthats[members])
     other = np.ones(len(members), bool)         # all but each crossing's first interaction
     other[(np.cumsum(counts) - counts)[counts > 0]] = False
+    pu_crossing, pu_members = crossing[other], members[other]
     pu_pthat_max = np.zeros(len(counts))
-    np.maximum.at(pu_pthat_max, crossing[other], pthats[members[other]])
-    pu_source = hardest_sources(members, counts, pthats, spec.n_events,
+    np.maximum.at(pu_pthat_max, pu_crossing, pthats[pu_members])
+    pu_source = hardest_sources(pu_crossing, pu_members, pthats, len(counts), spec.n_events,
                                 Path(spec.pool) if spec.pool is not None else None)
     gen = hard.particles[hard.particles.pt >= GENPART_MIN_PT]
     n = spec.n_events

@@ -205,15 +205,19 @@ class Group:
         num, num2 = z.arrays[name + "_w"], z.arrays.get(name + "_w2")
         f = num / z.w if z.w else np.zeros_like(num)
         var = (num2 / z.w**2) if (z.w and num2 is not None) else np.zeros_like(num)
-        if self.qcd is not None and self.qcd.w > 0:
-            q, p = self.qcd, self.p_hard
-            r = q.arrays[name + "_w"] / q.w
-            r2 = q.arrays.get(name + "_w2")
-            var_r = (np.zeros_like(r) if r2 is None else
-                     np.maximum(r2 * (1 - 2 * r) + r * r * q.w2, 0.0) / q.w**2)
-            f = f + p * r
-            var = var + p * p * var_r
-        return f, var
+        f_hard, var_hard = self.hard_part(name)
+        return f + f_hard, var + var_hard
+
+    def hard_part(self, name: str) -> tuple[np.ndarray | float, np.ndarray | float]:
+        """P(≥ 1 hard) × P(fire | hard) for ``name`` and its variance (0, 0 without qcd)."""
+        if self.qcd is None or self.qcd.w <= 0:
+            return 0.0, 0.0
+        q, p = self.qcd, self.p_hard
+        r = q.arrays[name + "_w"] / q.w
+        r2 = q.arrays.get(name + "_w2")
+        var_r = (np.zeros_like(r) if r2 is None else
+                 np.maximum(r2 * (1 - 2 * r) + r * r * q.w2, 0.0) / q.w**2)
+        return p * r, p * p * var_r
 
 
 def pool_grouped(groups: list[Group]) -> tuple[np.ndarray, np.ndarray]:
@@ -227,12 +231,10 @@ def pool_grouped(groups: list[Group]) -> tuple[np.ndarray, np.ndarray]:
         g2, ng = z.grouped()
         if not z.w:
             continue
-        parts = []
-        for name in ("kept", "any"):
-            _, v = g.fraction(name)                       # zero-bias + qcd, independent
-            parts.append(v - z.arrays[name + "_w2"] / z.w**2)     # the qcd part
+        hard = np.concatenate([np.broadcast_to(g.hard_part(name)[1], z.arrays[name + "_w"].shape)
+                               for name in ("kept", "any")])
         share = z.n / total
-        var = var + share**2 * (g2 / z.w**2 + np.concatenate(parts))
+        var = var + share**2 * (g2 / z.w**2 + hard)
         n = n + ng
     return np.asarray(var), np.asarray(n)
 
