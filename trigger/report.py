@@ -95,7 +95,8 @@ def _figure(n_panels: int):
     return fig, [fig.add_subplot(rows, cols, i + 1) for i in range(n_panels)]
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (90 dpi, no software stamp: same figure, same bytes)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
     return buf.getvalue()
@@ -115,7 +116,7 @@ def _plot_scans(summary: dict) -> bytes:
         ax.set_title(s["seed"], fontsize=8)
         ax.set_xlabel("threshold [GeV] (all legs scaled)", fontsize=7)
         ax.set_ylabel("rate [kHz]", fontsize=7)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _plot_overlap(summary: dict) -> bytes:
@@ -132,7 +133,7 @@ def _plot_overlap(summary: dict) -> bytes:
     ax.set_yticks(range(len(names)), names, fontsize=6)
     ax.set_title("overlap: fraction of row seed's rate also fired by column seed", fontsize=9)
     fig.colorbar(im, ax=ax)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _plot_pileup(summary: dict) -> bytes:
@@ -151,4 +152,4 @@ def _plot_pileup(summary: dict) -> bytes:
     ax.set_xlabel("pileup μ")
     ax.set_ylabel("total rate [kHz]")
     ax.legend()
-    return _png(fig)
+    return png_bytes(fig)

@@ -51,6 +51,7 @@ import numpy as np
 
 from l1t.core.errors import L1TInputError
 from l1t.core.files import JsonContract, atomic_write
+from l1t.trigger.report import png_bytes
 
 BATCH_SIZES = (1, 4, 16, 64, 256, 1024, 4096)
 #: the batch of the per-layer times (large enough that the layers' work shows over call overhead)
@@ -655,14 +656,6 @@ def _grid(n: int, width: float = 3.6, height: float = 2.9):
     return fig, axes
 
 
-def _png(fig) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
-    return buf.getvalue()
-
-
 def plot_latency(d: dict, what: str = "latency") -> bytes:
     """Per model: p50 per call vs batch (band to p99), or events/s vs batch, per backend."""
     fig, axes = _grid(len(d["models"]))
@@ -689,7 +682,7 @@ def plot_latency(d: dict, what: str = "latency") -> bytes:
                       else "throughput [events/s]", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def plot_layers(d: dict) -> bytes | None:
@@ -714,7 +707,7 @@ def plot_layers(d: dict) -> bytes | None:
         ax.set_title(m["name"], fontsize=8)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def write_profile(result: Profile, out_dir: str | Path) -> dict[str, str]:

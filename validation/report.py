@@ -139,9 +139,9 @@ def _fig():
 
 
 def _fig_uri(fig) -> str:
-    from .profile import _png
+    from l1t.trigger.report import png_bytes
 
-    return png_uri(_png(fig))
+    return png_uri(png_bytes(fig))
 
 
 def _f(v: Any, fmt: str = ".3g") -> str:
@@ -307,7 +307,7 @@ def latency_bars(summary: dict) -> bytes:
     """Per path of a stream summary: its stages' latencies stacked, the budget as a line."""
     import matplotlib
 
-    from .profile import _png
+    from l1t.trigger.report import png_bytes
 
     p = summary["pipeline"]
     check = p["check"]
@@ -336,7 +336,7 @@ def latency_bars(summary: dict) -> bytes:
     ax.set_title(f"{p['name']}: latency per path vs the {check['budget_ns']:.0f} ns budget",
                  fontsize=9)
     ax.legend(fontsize=6, ncol=2, loc="lower right")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def _stream(path: Path, data: dict, run: Path) -> Block | None:

@@ -274,7 +274,7 @@ def plot_split(splits: list[SplitResult | dict]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .profile import _png
+    from l1t.trigger.report import png_bytes
 
     ds = [asdict(s) if isinstance(s, SplitResult) else s for s in splits]
     ds = [d for d in ds if d["cuts"]] or ds
@@ -319,7 +319,7 @@ def plot_split(splits: list[SplitResult | dict]) -> bytes:
         axes[2].legend(fontsize=6)
         for ax in axes:
             ax.tick_params(labelsize=6)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def write_split_plot(splits: list[SplitResult], path: str | Path) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 from l1t.core.files import JsonContract, atomic_write
 
 from ..lhc import BX_PER_ORBIT
-from ..report import _png
+from ..report import png_bytes
 from .run import StreamResult, Timeline, run_stream
 
 
@@ -180,7 +180,7 @@ def plot_timeline(timeline: Timeline) -> bytes:
         ax.set_xlim(0, n)
         for orbit in range(1, n_orbits):
             ax.axvline(orbit * BX_PER_ORBIT, color="k", lw=0.5, ls=":")
-    return _png(fig)
+    return png_bytes(fig)
 
 
 #: ``stream.json``: the summary of a stream run (:meth:`StreamResult.summary`).
