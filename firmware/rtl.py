@@ -198,20 +198,31 @@ def trace(fw: FirmwareModel) -> Any:
     return comb_of(inp, values, fw.outputs)
 
 
+def _pipelined(comb: Any, latency_cutoff: float) -> Any:
+    """da4ml's ``VerilogModel`` of ``comb`` pipelined at ``latency_cutoff``, nothing written."""
+    from da4ml.codegen import VerilogModel
+
+    return VerilogModel(comb, "model", tempfile.gettempdir(), latency_cutoff=latency_cutoff,
+                        print_latency=False)
+
+
+def _figures(model: Any, comb: Any) -> tuple[int, int, int | None]:
+    """Pipeline stages, LUTs and FFs (da4ml's estimates) of a ``VerilogModel`` of ``comb``;
+    a purely combinational design has 0 stages, the LUTs of ``comb`` and no FF figure."""
+    pipe = getattr(model, "_pipe", None)
+    if pipe is None:
+        return 0, int(round(float(comb.cost))), None
+    return len(pipe.solutions), int(round(float(pipe.cost))), int(pipe.reg_bits)
+
+
 def pipeline_figures(comb: Any, clock_ns: float,
                      latency_cutoff: float = DEFAULT_LATENCY_CUTOFF) -> dict[str, Any]:
     """Latency (pipeline stages, ns at ``clock_ns``), II and da4ml's resource estimate of a
     ``CombLogic``, without writing or building anything."""
-    from da4ml.codegen import VerilogModel
-
-    model = VerilogModel(comb, "model", tempfile.gettempdir(), latency_cutoff=latency_cutoff,
-                         print_latency=False)
-    pipe = getattr(model, "_pipe", None)
-    cycles = len(pipe.solutions) if pipe is not None else 0
+    cycles, lut, ff = _figures(_pipelined(comb, latency_cutoff), comb)
     return {"latency_cycles": cycles, "clock_ns": float(clock_ns),
             "latency_ns": cycles * float(clock_ns), "initiation_interval": 1,
-            "LUT": int(round(float((pipe if pipe is not None else comb).cost))),
-            "FF": int(pipe.reg_bits) if pipe is not None else 0}
+            "LUT": lut, "FF": ff or 0}
 
 
 class RTLBackend(Backend):
@@ -252,9 +263,7 @@ class RTLBackend(Backend):
 
         comb = trace(fw_model)                      # refuses unsupported modes before any build
         if not self.build:                          # the pipeline only: figures, no files
-            self._comb = comb
-            self._model = VerilogModel(comb, "model", tempfile.gettempdir(),
-                                       latency_cutoff=self.latency_cutoff, print_latency=False)
+            self._comb, self._model = comb, _pipelined(comb, self.latency_cutoff)
             return
         ensure_verilator()
         if workdir is None:
@@ -294,15 +303,8 @@ class RTLBackend(Backend):
 
     # -- hardware figures ------------------------------------------------------------------------
     @property
-    def _pipe(self) -> Any:
-        return getattr(self._model, "_pipe", None) if self._model is not None else None
-
-    @property
     def latency_cycles(self) -> int | None:
-        pipe = self._pipe
-        if pipe is None:
-            return 0 if self._model is not None else None   # purely combinational
-        return len(pipe.solutions)
+        return _figures(self._model, self._comb)[0] if self._model is not None else None
 
     @property
     def clock_ns(self) -> float | None:
@@ -316,12 +318,11 @@ class RTLBackend(Backend):
     def resources(self) -> dict[str, Any] | None:
         if self._comb is None:
             return None
-        res: dict[str, Any] = {"LUT": int(round(float(self._comb.cost))), "DSP": 0,
-                               "BRAM_18K": 0, "source": "da4ml 0.5.2 estimate (pre-synthesis)"}
-        pipe = self._pipe
-        if pipe is not None:
-            res["LUT"] = int(round(float(pipe.cost)))
-            res["FF"] = int(pipe.reg_bits)
+        _, lut, ff = _figures(self._model, self._comb)
+        res: dict[str, Any] = {"LUT": lut, "DSP": 0, "BRAM_18K": 0,
+                               "source": "da4ml 0.5.2 estimate (pre-synthesis)"}
+        if ff is not None:
+            res["FF"] = ff
         return res
 
     def report(self) -> dict[str, Any]:
